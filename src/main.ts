@@ -1,0 +1,61 @@
+import { fileURLToPath } from 'node:url';
+
+import * as Config from './config.ts';
+import * as Db from './db.ts';
+import * as Sweeper from './jobs/idempotency-sweeper.ts';
+import * as Lifecycle from './lifecycle.ts';
+import * as Logger from './logger.ts';
+import * as Server from './server.ts';
+
+
+const internals = {
+    embeddedDataDir: fileURLToPath(new URL('../.data/postgres', import.meta.url))
+};
+
+
+const main = async function (): Promise<void> {
+
+    let config: Config.Config;
+    try {
+        config = Config.load();
+    }
+    catch (err) {
+        if (err instanceof Config.ConfigError) {
+            Logger.create({ level: 'fatal' }).fatal({ problems: err.problems }, err.message);
+            process.exit(1);
+        }
+
+        throw err;
+    }
+
+    const logger = Logger.create({ level: config.logLevel });
+
+    // Without DATABASE_URL (never in production: the schema requires it) a real PostgreSQL runs from node_modules.
+    let databaseUrl = config.databaseUrl;
+    let stopDatabase: (() => Promise<void>) | undefined;
+    if (!databaseUrl) {
+        const { start } = await import('./embedded-db.ts');
+        const embedded = await start({ dir: internals.embeddedDataDir, database: 'item_api', logger });
+        logger.info({ dataDir: internals.embeddedDataDir }, 'embedded PostgreSQL started');
+        databaseUrl = embedded.url;
+        stopDatabase = embedded.stop;
+    }
+
+    const db = Db.create({ url: databaseUrl, ...config.db });
+    const server = await Server.create({ config, db, logger });
+
+    await Lifecycle.run({
+        config,
+        logger,
+        db,
+        databaseUrl,
+        server,
+        ...(stopDatabase ? { stopDatabase } : {}),
+        startJobs: () => [
+            Sweeper.start({ db, intervalMs: config.idempotency.sweepIntervalMs, batchSize: config.idempotency.sweepBatchSize, logger })
+        ]
+    });
+};
+
+
+await main();

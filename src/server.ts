@@ -1,0 +1,89 @@
+import Boom from '@hapi/boom';
+import Hapi from '@hapi/hapi';
+import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
+import HapiPino from 'hapi-pino';
+
+import type { Config } from './config.ts';
+import * as Db from './db.ts';
+import * as Items from './items/routes.ts';
+import type { Logger } from './logger.ts';
+import * as OpenApi from './openapi.ts';
+
+
+export interface ServerOptions {
+    readonly config: Config;
+    readonly db: Db.Db;
+    readonly logger: Logger;
+}
+
+
+const internals = {
+
+    // One error shape: boom's payload, plus the field at fault when there is one.
+    failAction(_request: Request, _h: ResponseToolkit, err?: Error): never {
+
+        throw err;
+    },
+
+    onPreResponse(request: Request, h: ResponseToolkit) {
+
+        const response = request.response;
+        if (!Boom.isBoom(response)) {
+            return h.continue;
+        }
+
+        if (Db.isUnavailable(response)) {
+            request.logger.warn({ err: response }, 'database unavailable');
+            const unavailable = Boom.serverUnavailable('Database unavailable, retry shortly');
+            unavailable.output.headers['retry-after'] = '1';
+            return unavailable;
+        }
+
+        const field = (response.data as { field?: string } | null)?.field ?? (response.output.payload as { validation?: { keys: string[] } }).validation?.keys[0];
+        if (field !== undefined) {
+            (response.output.payload as { field?: string }).field = field;
+        }
+
+        return h.continue;
+    }
+};
+
+
+export const create = async function (options: ServerOptions): Promise<Server> {
+
+    const { config, db, logger } = options;
+
+    const server = Hapi.server({
+        host: config.host,
+        port: config.port,
+        router: { stripTrailingSlash: true },
+        routes: {
+            payload: { maxBytes: config.http.maxBodyBytes },
+            validate: { failAction: internals.failAction }
+        }
+    });
+
+    // Above a balancer's idle timeout, so the balancer, not the server, closes idle connections (no 502
+    // on reuse); headers timeout above keep-alive, per node's own guidance; request timeout cuts slow senders.
+    server.listener.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    server.listener.headersTimeout = config.http.headersTimeoutMs;
+    server.listener.requestTimeout = config.http.requestTimeoutMs;
+
+    await server.register({
+        plugin: HapiPino,
+        options: {
+            instance: logger,
+            logEvents: ['response', 'request-error'],
+            logRequestComplete: true,
+            ignorePaths: ['/openapi.json']
+        }
+    });
+
+    server.ext('onPreResponse', internals.onPreResponse);
+    server.route(Items.routes({ db, idempotencyTtlMs: config.idempotency.ttlMs, validateResponses: config.env !== 'production' }));
+
+    const openapi = OpenApi.document(server, { title: 'item-api', version: '1' });
+    server.route({ method: 'GET', path: '/openapi.json', handler: () => openapi });
+
+    return server;
+};

@@ -1,0 +1,64 @@
+import { HapiInstrumentation } from '@opentelemetry/instrumentation-hapi';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+
+
+const internals = {
+    sdk: null as NodeSDK | null,
+
+    // Health probes arrive every few seconds from every kubelet; they are not traffic worth tracing.
+    isProbe(url: string | undefined): boolean {
+
+        return url?.startsWith('/health/') ?? false;
+    },
+
+    disabled(): boolean {
+
+        return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
+    }
+};
+
+
+export interface TelemetryOptions {
+
+    // Span processors in place of the ones OTEL_TRACES_EXPORTER would build (tests use an in-memory exporter).
+    readonly spanProcessors?: SpanProcessor[];
+}
+
+
+// Starts the SDK with only the instrumentations the service uses: a server span per request named
+// by its hapi route, with the pg query spans as children. Exporters, sampling and resource come
+// from the standard OTEL_* variables. No signal handler is installed here: the lifecycle shuts
+// telemetry down last, after the pool has ended, so the spans of the final requests are exported.
+
+export const start = function (options: TelemetryOptions = {}): void {
+
+    if (internals.sdk || internals.disabled()) {
+        return;
+    }
+
+    internals.sdk = new NodeSDK({
+        serviceName: process.env.OTEL_SERVICE_NAME ?? 'item-api',
+        ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+        instrumentations: [
+            new HttpInstrumentation({
+                ignoreIncomingRequestHook: (request) => internals.isProbe(request.url),
+                ignoreOutgoingRequestHook: () => true                   // The service makes no outgoing HTTP calls but the exporter's own
+            }),
+            new HapiInstrumentation(),
+            new PgInstrumentation({ requireParentSpan: true })          // Pool housekeeping and the readiness ping are not request work
+        ]
+    });
+
+    internals.sdk.start();
+};
+
+
+export const shutdown = async function (): Promise<void> {
+
+    const sdk = internals.sdk;
+    internals.sdk = null;
+    await sdk?.shutdown();
+};
