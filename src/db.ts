@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import Knex from 'knex';
 import type { Knex as KnexTypes } from 'knex';
 
+import type { Logger } from './logger.ts';
+import { redactUrl } from './redact.ts';
+
 
 export type Db = KnexTypes;
 
@@ -14,6 +17,7 @@ export interface DbOptions {
     readonly acquireTimeoutMs: number;
     readonly connectTimeoutMs: number;
     readonly statementTimeoutMs: number;
+    readonly logger?: Logger;                           // knex's own warnings, as JSON lines instead of console output
 }
 
 
@@ -26,6 +30,8 @@ export const applicationName = `item-api:${hostname()}:${process.pid}`.slice(0, 
 
 
 export const create = function (options: DbOptions): Db {
+
+    const log = options.logger?.child({ component: 'knex' });
 
     return Knex({
         client: 'pg',
@@ -42,6 +48,14 @@ export const create = function (options: DbOptions): Db {
         // A short acquire timeout turns an exhausted pool into a fast 503 instead of a minute-long hang.
         pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
         acquireConnectionTimeout: options.acquireTimeoutMs,
+        ...(log ? {
+            log: {
+                warn: (message: unknown) => log.warn(redactUrl(String(message))),
+                error: (message: unknown) => log.error(redactUrl(String(message))),
+                deprecate: (method: string, alternative: string) => log.warn({ method, alternative }, 'deprecated'),
+                debug: (message: unknown) => log.debug(String(message))
+            }
+        } : {}),
         migrations: {
             directory: migrationsDirectory,
             loadExtensions: ['.ts'],

@@ -1,11 +1,7 @@
 import { fileURLToPath } from 'node:url';
 
 import * as Config from './config.ts';
-import * as Db from './db.ts';
-import * as Sweeper from './jobs/idempotency-sweeper.ts';
-import * as Lifecycle from './lifecycle.ts';
 import * as Logger from './logger.ts';
-import * as Server from './server.ts';
 
 
 const internals = {
@@ -30,6 +26,15 @@ const main = async function (): Promise<void> {
 
     const logger = Logger.create({ level: config.logLevel });
 
+    // Loaded only once the configuration is known to be valid: a bad deployment fails in the time node
+    // takes to start, not after hapi, knex and pg have loaded.
+    const [Db, Server, Lifecycle, Sweeper] = await Promise.all([
+        import('./db.ts'),
+        import('./server.ts'),
+        import('./lifecycle.ts'),
+        import('./jobs/idempotency-sweeper.ts')
+    ]);
+
     // Without DATABASE_URL (never in production: the schema requires it) a real PostgreSQL runs from node_modules.
     let databaseUrl = config.databaseUrl;
     let stopDatabase: (() => Promise<void>) | undefined;
@@ -41,7 +46,7 @@ const main = async function (): Promise<void> {
         stopDatabase = embedded.stop;
     }
 
-    const db = Db.create({ url: databaseUrl, ...config.db });
+    const db = Db.create({ url: databaseUrl, ...config.db, logger });
     const server = await Server.create({ config, db, logger });
 
     await Lifecycle.run({

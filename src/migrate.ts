@@ -9,7 +9,7 @@ import { redactUrl } from './redact.ts';
 
 const config = Config.load({ ...process.env, NODE_ENV: 'production' });       // DATABASE_URL is required here, whatever the environment
 const logger = Logger.create({ level: config.logLevel }).child({ component: 'migrate' });
-const db = Db.create({ url: config.databaseUrl!, ...config.db, statementTimeoutMs: 0 });
+const db = Db.create({ url: config.databaseUrl!, ...config.db, statementTimeoutMs: 0, logger });
 
 try {
     const [batch, applied] = await db.migrate.latest() as [number, string[]];

@@ -58,7 +58,7 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         port: config.port,
         router: { stripTrailingSlash: true },
         routes: {
-            payload: { maxBytes: config.http.maxBodyBytes },
+            payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
             validate: { failAction: internals.failAction }
         }
     });
@@ -68,6 +68,12 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     server.listener.keepAliveTimeout = config.http.keepAliveTimeoutMs;
     server.listener.headersTimeout = config.http.headersTimeoutMs;
     server.listener.requestTimeout = config.http.requestTimeoutMs;
+
+    // Node enforces the two timeouts above only when it sweeps its connections, every 30 s by default:
+    // a slow-header client would hold its socket up to 30 s past the limit. Sweep at a quarter of the
+    // shorter timeout, between 50 ms and 1 s. Typed only as a createServer() option, but node reads
+    // the property when the listener starts (the slow-header lifecycle test holds it to that).
+    (server.listener as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(Math.max(Math.floor(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs) / 4), 50), 1000);
 
     await server.register({
         plugin: HapiPino,

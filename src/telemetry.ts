@@ -1,3 +1,5 @@
+import { register } from 'node:module';
+
 import { HapiInstrumentation } from '@opentelemetry/instrumentation-hapi';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -17,7 +19,12 @@ const internals = {
     disabled(): boolean {
 
         return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
-    }
+    },
+
+    // ESM imports are only visible to the instrumentations through a loader hook. It is limited to the
+    // packages the service imports from ESM, so no other module pays for the interception; pg,
+    // required by knex through CommonJS, is patched by the require hook the SDK installs.
+    hooked: ['@hapi/hapi', 'pg']
 };
 
 
@@ -32,12 +39,15 @@ export interface TelemetryOptions {
 // by its hapi route, with the pg query spans as children. Exporters, sampling and resource come
 // from the standard OTEL_* variables. No signal handler is installed here: the lifecycle shuts
 // telemetry down last, after the pool has ended, so the spans of the final requests are exported.
+// Must run before the instrumented packages are first imported (see instrument.ts).
 
 export const start = function (options: TelemetryOptions = {}): void {
 
     if (internals.sdk || internals.disabled()) {
         return;
     }
+
+    register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: internals.hooked } });
 
     internals.sdk = new NodeSDK({
         serviceName: process.env.OTEL_SERVICE_NAME ?? 'item-api',

@@ -27,14 +27,14 @@ export const createItem = Joi.object({
     name: name.required(),
     description,
     quantity: quantity.default(0)
-}).label('CreateItem');
+}).prefs({ convert: false }).label('CreateItem');           // JSON has types: "3" is not a quantity
 
 
 export const updateItem = Joi.object({
     name,
     description: description.allow(null).description('null clears it'),
     quantity
-}).min(1).label('UpdateItem');
+}).min(1).prefs({ convert: false }).label('UpdateItem');
 
 
 export const idParams = Joi.object({ id: itemId.required() });

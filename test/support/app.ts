@@ -1,0 +1,60 @@
+import { Writable } from 'node:stream';
+
+import type { Server } from '@hapi/hapi';
+
+import * as Config from '../../src/config.ts';
+import * as Db from '../../src/db.ts';
+import * as Logger from '../../src/logger.ts';
+import * as ItemApi from '../../src/server.ts';
+
+
+export interface App {
+    readonly url: string;
+    readonly db: Db.Db;
+    readonly server: Server;
+    readonly logs: () => Record<string, unknown>[];
+    stop(): Promise<void>;
+}
+
+
+// The service's request path in this process, on a real loopback socket, against a real database.
+
+export const start = async function (options: { databaseUrl: string; env?: Record<string, string> }): Promise<App> {
+
+    const config = Config.load({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: options.databaseUrl, ...options.env });
+    const lines: string[] = [];
+    const destination = new Writable({
+        write(chunk, _encoding, callback) {
+
+            lines.push(...String(chunk).split('\n').filter(Boolean));
+            callback();
+        }
+    });
+
+    const logger = Logger.create({ level: config.logLevel, destination });
+    const db = Db.create({ url: options.databaseUrl, ...config.db, logger });
+    const server = await ItemApi.create({ config, db, logger });
+    await server.start();
+
+    return {
+        url: server.info.uri,
+        db,
+        server,
+        logs: () => lines.map((line) => JSON.parse(line)),
+        async stop() {
+
+            await server.stop({ timeout: 1000 });
+            await db.destroy();
+        }
+    };
+};
+
+
+// Row counts of every table the API writes: a 4xx must leave them as they were.
+
+export const counts = async function (db: Db.Db): Promise<{ items: number; keys: number }> {
+
+    const [{ items }] = await db('items').count({ items: '*' }) as [{ items: string }];
+    const [{ keys }] = await db('idempotency_keys').count({ keys: '*' }) as [{ keys: string }];
+    return { items: Number(items), keys: Number(keys) };
+};

@@ -1,0 +1,41 @@
+// Runs the service's request path in a process of its own whose telemetry exports to memory, makes
+// one request, and prints the finished spans as JSON. A separate process, because the
+// instrumentations must patch the modules before their first import, as `--import` does in production.
+
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+
+import * as Telemetry from '../../src/telemetry.ts';
+
+
+const exporter = new InMemorySpanExporter();
+Telemetry.start({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+
+const Config = await import('../../src/config.ts');
+const Db = await import('../../src/db.ts');
+const Logger = await import('../../src/logger.ts');
+const ItemApi = await import('../../src/server.ts');
+
+const config = Config.load({ ...process.env, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' });
+const db = Db.create({ url: config.databaseUrl!, ...config.db });
+const server = await ItemApi.create({ config, db, logger: Logger.create({ level: 'silent' }) });
+await server.start();
+
+const created = await (await fetch(`${server.info.uri}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'traced' }) })).json() as { id: string };
+exporter.reset();
+
+const res = await fetch(`${server.info.uri}/items/${created.id}`);
+await res.text();
+await server.stop();
+await db.destroy();
+
+const spans = exporter.getFinishedSpans().map((span) => ({
+    name: span.name,
+    kind: span.kind,
+    traceId: span.spanContext().traceId,
+    spanId: span.spanContext().spanId,
+    parentSpanId: span.parentSpanContext?.spanId ?? null,
+    attributes: span.attributes
+}));
+
+await Telemetry.shutdown();                                 // After reading: the in-memory exporter forgets on shutdown
+process.stdout.write(JSON.stringify({ status: res.status, spans }));

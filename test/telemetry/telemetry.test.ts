@@ -1,0 +1,73 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+import { SpanKind } from '@opentelemetry/api';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import * as Database from '../support/database.ts';
+
+
+interface Span {
+    name: string;
+    kind: number;
+    traceId: string;
+    spanId: string;
+    parentSpanId: string | null;
+    attributes: Record<string, unknown>;
+}
+
+
+let database: Awaited<ReturnType<typeof Database.create>>;
+
+const probe = async (env: Record<string, string> = {}) => {
+
+    const { stdout } = await promisify(execFile)(process.execPath, ['test/telemetry/probe.ts'], {
+        env: { ...process.env, DATABASE_URL: database.url, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', ...env },
+        timeout: 20_000
+    });
+
+    return JSON.parse(stdout) as { status: number; spans: Span[] };
+};
+
+
+beforeAll(async () => {
+
+    database = await Database.create();
+});
+
+afterAll(async () => {
+
+    await database?.drop();
+});
+
+
+it('records a server span named by the route, with the database query as its descendant', async () => {
+
+    const { status, spans } = await probe();
+    expect(status).toBe(200);
+
+    const server = spans.find((span) => span.kind === SpanKind.SERVER);
+    expect(server).toBeDefined();
+    expect(server!.name).toBe('GET /items/{id}');
+    expect(server!.attributes['http.route']).toBe('/items/{id}');
+
+    const query = spans.find((span) => span.kind === SpanKind.CLIENT && span.attributes['db.system.name'] === 'postgresql');
+    expect(query).toBeDefined();
+    expect(query!.traceId).toBe(server!.traceId);
+
+    // Walk up from the query: it must reach the server span.
+    const byId = new Map(spans.map((span) => [span.spanId, span]));
+    let ancestor = query;
+    while (ancestor && ancestor.spanId !== server!.spanId) {
+        ancestor = ancestor.parentSpanId ? byId.get(ancestor.parentSpanId) : undefined;
+    }
+
+    expect(ancestor).toBe(server);
+});
+
+it('starts nothing when OTEL_SDK_DISABLED=true', async () => {
+
+    const { status, spans } = await probe({ OTEL_SDK_DISABLED: 'true' });
+    expect(status).toBe(200);
+    expect(spans).toEqual([]);
+});
