@@ -9,6 +9,7 @@ export default defineConfig({
         testTimeout: 30_000,
         hookTimeout: 60_000,
         pool: 'forks',
+        reporters: ['default', ['json', { outputFile: '.out/vitest/app.json' }]],
         maxWorkers: 2
     }
 });

@@ -9,5 +9,6 @@ export default defineConfig({
         hookTimeout: 240_000,
         // Each file already runs its helm/kubectl-validate calls concurrently.
         maxWorkers: 2,
+        reporters: ['default', ['json', { outputFile: '.out/vitest/k8s.json' }]],
     },
 });

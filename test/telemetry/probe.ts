@@ -2,6 +2,8 @@
 // one request, and prints the finished spans as JSON. A separate process, because the
 // instrumentations must patch the modules before their first import, as `--import` does in production.
 
+import { Writable } from 'node:stream';
+
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 
 import * as Telemetry from '../../src/telemetry.ts';
@@ -15,13 +17,23 @@ const Db = await import('../../src/db.ts');
 const Logger = await import('../../src/logger.ts');
 const ItemApi = await import('../../src/server.ts');
 
-const config = Config.load({ ...process.env, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' });
+const logs: object[] = [];
+const destination = new Writable({
+    write(chunk, _encoding, callback) {
+
+        logs.push(...String(chunk).split('\n').filter(Boolean).map((line) => JSON.parse(line)));
+        callback();
+    }
+});
+
+const config = Config.load({ ...process.env, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' });
 const db = Db.create({ url: config.databaseUrl!, ...config.db });
-const server = await ItemApi.create({ config, db, logger: Logger.create({ level: 'silent' }) });
+const server = await ItemApi.create({ config, db, logger: Logger.create({ level: config.logLevel, destination }) });
 await server.start();
 
 const created = await (await fetch(`${server.info.uri}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'traced' }) })).json() as { id: string };
 exporter.reset();
+logs.length = 0;
 
 const res = await fetch(`${server.info.uri}/items/${created.id}`);
 await res.text();
@@ -38,4 +50,4 @@ const spans = exporter.getFinishedSpans().map((span) => ({
 }));
 
 await Telemetry.shutdown();                                 // After reading: the in-memory exporter forgets on shutdown
-process.stdout.write(JSON.stringify({ status: res.status, spans }));
+process.stdout.write(JSON.stringify({ status: res.status, spans, logs }));

@@ -26,7 +26,7 @@ const probe = async (env: Record<string, string> = {}) => {
         timeout: 20_000
     });
 
-    return JSON.parse(stdout) as { status: number; spans: Span[] };
+    return JSON.parse(stdout) as { status: number; spans: Span[]; logs: Record<string, unknown>[] };
 };
 
 
@@ -65,9 +65,19 @@ it('records a server span named by the route, with the database query as its des
     expect(ancestor).toBe(server);
 });
 
+it('puts the trace id on the request\'s log line', async () => {
+
+    const { spans, logs } = await probe();
+    const server = spans.find((span) => span.kind === SpanKind.SERVER)!;
+    const line = logs.find((log) => (log.req as { url?: string } | undefined)?.url?.startsWith('/items/'));
+    expect(line).toMatchObject({ trace_id: server.traceId });
+});
+
 it('starts nothing when OTEL_SDK_DISABLED=true', async () => {
 
-    const { status, spans } = await probe({ OTEL_SDK_DISABLED: 'true' });
+    const { status, spans, logs } = await probe({ OTEL_SDK_DISABLED: 'true' });
     expect(status).toBe(200);
     expect(spans).toEqual([]);
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs.filter((log) => 'trace_id' in log)).toEqual([]);
 });
