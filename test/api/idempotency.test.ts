@@ -1,15 +1,13 @@
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
-import * as Database from '../support/database.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-let app: App.App;
+const fixture = App.provide({ IDEMPOTENCY_SWEEP_INTERVAL_MS: '3600000' });
 
 const post = async (body: object, key?: string) => {
 
-    const res = await fetch(`${app.url}/items`, {
+    const res = await fetch(`${fixture.app.url}/items`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
         body: JSON.stringify(body)
@@ -19,22 +17,10 @@ const post = async (body: object, key?: string) => {
 };
 
 
-beforeAll(async () => {
-
-    database = await Database.create();
-    app = await App.start({ databaseUrl: database.url, env: { IDEMPOTENCY_SWEEP_INTERVAL_MS: '3600000' } });
-});
-
-afterAll(async () => {
-
-    await app?.stop();
-    await database?.drop();
-});
-
 beforeEach(async () => {
 
-    await app.db('items').delete();
-    await app.db('idempotency_keys').delete();
+    await fixture.app.db('items').delete();
+    await fixture.app.db('idempotency_keys').delete();
 });
 
 
@@ -50,7 +36,7 @@ it('replays the first response for the same key and body, storing nothing new', 
     expect(again.headers.get('location')).toBe(first.headers.get('location'));
     expect(again.headers.get('etag')).toBe(first.headers.get('etag'));
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(await App.counts(app.db)).toEqual({ items: 1, keys: 1 });
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
 });
 
 it('treats an explicit default as the same body', async () => {
@@ -58,7 +44,7 @@ it('treats an explicit default as the same body', async () => {
     const first = await post({ name: 'widget' }, 'order-2');
     const again = await post({ name: 'widget', quantity: 0 }, 'order-2');
     expect(again.body.id).toBe(first.body.id);
-    expect(await App.counts(app.db)).toEqual({ items: 1, keys: 1 });
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
 });
 
 it('answers 422 for the same key with a different body, storing nothing new', async () => {
@@ -67,8 +53,8 @@ it('answers 422 for the same key with a different body, storing nothing new', as
     const conflict = await post({ name: 'gadget' }, 'order-3');
     expect(conflict.status).toBe(422);
     expect(conflict.body).toMatchObject({ statusCode: 422, error: 'Unprocessable Entity', field: 'idempotency-key' });
-    expect(await App.counts(app.db)).toEqual({ items: 1, keys: 1 });
-    expect((await app.db('items').first()).id).toBe(first.body.id);
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
+    expect((await fixture.app.db('items').first()).id).toBe(first.body.id);
 });
 
 it('creates exactly one item when the same request races itself', async () => {
@@ -77,13 +63,13 @@ it('creates exactly one item when the same request races itself', async () => {
     expect(results.every((res) => res.status === 201)).toBe(true);
     expect(new Set(results.map((res) => res.body.id)).size).toBe(1);
     expect(results.filter((res) => res.headers.get('idempotent-replayed') === 'true')).toHaveLength(11);
-    expect(await App.counts(app.db)).toEqual({ items: 1, keys: 1 });
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
 });
 
 it('keeps keys in Postgres, so another replica replays them', async () => {
 
     const first = await post({ name: 'shared' }, 'order-5');
-    const replica = await App.start({ databaseUrl: database.url });
+    const replica = await App.start({ databaseUrl: fixture.databaseUrl });
     try {
         const res = await fetch(`${replica.url}/items`, {
             method: 'POST',
@@ -97,25 +83,25 @@ it('keeps keys in Postgres, so another replica replays them', async () => {
         await replica.stop();
     }
 
-    expect(await App.counts(app.db)).toEqual({ items: 1, keys: 1 });
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
 });
 
 it('forgets a key after its time to live, and the sweeper removes expired keys', async () => {
 
     const first = await post({ name: 'widget' }, 'order-6');
-    await app.db('idempotency_keys').update({ expires_at: app.db.raw("now() - interval '1 second'") });
+    await fixture.app.db('idempotency_keys').update({ expires_at: fixture.app.db.raw("now() - interval '1 second'") });
 
     const fresh = await post({ name: 'widget' }, 'order-6');
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).not.toBe(first.body.id);
-    expect(await App.counts(app.db)).toEqual({ items: 2, keys: 1 });
+    expect(await App.counts(fixture.app.db)).toEqual({ items: 2, keys: 1 });
 
     await post({ name: 'other' }, 'order-7');
-    await app.db('idempotency_keys').update({ expires_at: app.db.raw("now() - interval '1 second'") });
+    await fixture.app.db('idempotency_keys').update({ expires_at: fixture.app.db.raw("now() - interval '1 second'") });
 
     const sweeper = await import('../../src/jobs/idempotency-sweeper.ts');
-    const job = sweeper.start({ db: app.db, intervalMs: 10, batchSize: 1, logger: (await import('../../src/logger.ts')).create({ level: 'silent' }) });
-    await expect.poll(async () => (await App.counts(app.db)).keys, { timeout: 5000 }).toBe(0);
+    const job = sweeper.start({ db: fixture.app.db, intervalMs: 10, batchSize: 1, logger: (await import('../../src/logger.ts')).create({ level: 'silent' }) });
+    await expect.poll(async () => (await App.counts(fixture.app.db)).keys, { timeout: 5000 }).toBe(0);
     await job.stop();
-    expect((await App.counts(app.db)).items).toBe(3);
+    expect((await App.counts(fixture.app.db)).items).toBe(3);
 });

@@ -1,17 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
-import * as Database from '../support/database.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-let app: App.App;
+const fixture = App.provide();
 
 const json = { 'content-type': 'application/json' };
 
 const request = async (method: string, path: string, options: { body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
 
-    const res = await fetch(`${app.url}${path}`, {
+    const res = await fetch(`${fixture.app.url}${path}`, {
         method,
         headers: { ...(options.body !== undefined || options.raw !== undefined ? json : {}), ...options.headers },
         ...(options.raw !== undefined ? { body: options.raw } : options.body !== undefined ? { body: JSON.stringify(options.body) } : {})
@@ -29,22 +27,10 @@ const create = async (body: object = { name: 'widget' }) => {
 };
 
 
-beforeAll(async () => {
-
-    database = await Database.create();
-    app = await App.start({ databaseUrl: database.url });
-});
-
-afterAll(async () => {
-
-    await app?.stop();
-    await database?.drop();
-});
-
 beforeEach(async () => {
 
-    await app.db('items').delete();
-    await app.db('idempotency_keys').delete();
+    await fixture.app.db('items').delete();
+    await fixture.app.db('idempotency_keys').delete();
 });
 
 
@@ -65,7 +51,7 @@ describe('POST /items', () => {
         expect(res.headers.get('location')).toBe(`/items/${res.body.id}`);
         expect(res.headers.get('etag')).toBe('"1"');
 
-        const stored = await app.db('items').where({ id: res.body.id }).first();
+        const stored = await fixture.app.db('items').where({ id: res.body.id }).first();
         expect(stored).toMatchObject({ name: 'widget', description: 'blue', quantity: 0, version: 1 });
     });
 
@@ -87,7 +73,7 @@ describe('POST /items', () => {
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', field });
         expect(res.body.message).toContain(field);
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
     it('rejects malformed JSON with 400 and stores nothing', async () => {
@@ -95,14 +81,14 @@ describe('POST /items', () => {
         const res = await request('POST', '/items', { raw: '{"name": "a",', headers: { 'idempotency-key': 'k-malformed' } });
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
     it('rejects a body that is not an object with 400', async () => {
 
         const res = await request('POST', '/items', { raw: '["a"]' });
         expect(res.status).toBe(400);
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
     it('rejects an oversized body with 413 and stores nothing', async () => {
@@ -110,14 +96,14 @@ describe('POST /items', () => {
         const res = await request('POST', '/items', { raw: JSON.stringify({ name: 'a', description: 'x'.repeat(70 * 1024) }) });
         expect(res.status).toBe(413);
         expect(res.body).toMatchObject({ statusCode: 413, error: 'Request Entity Too Large' });
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
     it('rejects a non-JSON content type with 415 and stores nothing', async () => {
 
         const res = await request('POST', '/items', { raw: 'name=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
         expect(res.status).toBe(415);
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
     it('rejects an invalid Idempotency-Key header with 400 naming it', async () => {
@@ -125,7 +111,7 @@ describe('POST /items', () => {
         const res = await request('POST', '/items', { body: { name: 'a' }, headers: { 'idempotency-key': 'x'.repeat(256) } });
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ field: 'idempotency-key' });
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 });
 
@@ -140,7 +126,7 @@ describe('GET /items/{id}', () => {
         expect(res.body).toEqual(created);
         expect(res.headers.get('etag')).toBe('"1"');
 
-        const cached = await fetch(`${app.url}/items/${created.id}`, { headers: { 'if-none-match': '"1"' } });
+        const cached = await fetch(`${fixture.app.url}/items/${created.id}`, { headers: { 'if-none-match': '"1"' } });
         expect(cached.status).toBe(304);
     });
 
@@ -173,7 +159,7 @@ describe('PATCH /items/{id}', () => {
 
         const cleared = await request('PATCH', `/items/${created.id}`, { body: { description: null }, headers: { 'if-match': '"2"' } });
         expect(cleared.body).toMatchObject({ description: null, version: 3 });
-        expect(await app.db('items').where({ id: created.id }).first()).toMatchObject({ description: null, quantity: 5, version: 3 });
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ description: null, quantity: 5, version: 3 });
     });
 
     it('answers 428 without If-Match and changes nothing', async () => {
@@ -182,7 +168,7 @@ describe('PATCH /items/{id}', () => {
         const res = await request('PATCH', `/items/${created.id}`, { body: { quantity: 5 } });
         expect(res.status).toBe(428);
         expect(res.body).toMatchObject({ statusCode: 428, field: 'if-match' });
-        expect(await app.db('items').where({ id: created.id }).first()).toMatchObject({ quantity: 0, version: 1 });
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ quantity: 0, version: 1 });
     });
 
     it.each([
@@ -195,7 +181,7 @@ describe('PATCH /items/{id}', () => {
         const res = await request('PATCH', `/items/${created.id}`, { body: { quantity: 5 }, headers: { 'if-match': ifMatch } });
         expect(res.status).toBe(412);
         expect(res.body).toMatchObject({ statusCode: 412, field: 'if-match' });
-        expect(await app.db('items').where({ id: created.id }).first()).toMatchObject({ quantity: 0, version: 1 });
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ quantity: 0, version: 1 });
     });
 
     it('lets exactly one of two concurrent updates based on the same version win', async () => {
@@ -203,7 +189,7 @@ describe('PATCH /items/{id}', () => {
         const { body: created } = await create();
         const results = await Promise.all([1, 2].map((quantity) => request('PATCH', `/items/${created.id}`, { body: { quantity }, headers: { 'if-match': '"1"' } })));
         expect(results.map((res) => res.status).sort()).toEqual([200, 412]);
-        expect(await app.db('items').where({ id: created.id }).first()).toMatchObject({ version: 2 });
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ version: 2 });
     });
 
     it.each([
@@ -221,14 +207,14 @@ describe('PATCH /items/{id}', () => {
             expect(res.body).toMatchObject({ field });
         }
 
-        expect(await app.db('items').where({ id: created.id }).first()).toMatchObject({ name: 'widget', quantity: 0, version: 1 });
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ name: 'widget', quantity: 0, version: 1 });
     });
 
     it('answers 404 for an absent item', async () => {
 
         const res = await request('PATCH', '/items/01a1fda8-1894-7455-9a35-840c7ccb6686', { body: { quantity: 1 }, headers: { 'if-match': '"1"' } });
         expect(res.status).toBe(404);
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 });
 
@@ -240,7 +226,7 @@ describe('DELETE /items/{id}', () => {
         const { body: created } = await create();
         const res = await request('DELETE', `/items/${created.id}`);
         expect(res.status).toBe(204);
-        expect(await App.counts(app.db)).toEqual({ items: 0, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
         expect((await request('DELETE', `/items/${created.id}`)).status).toBe(404);
         expect((await request('GET', `/items/${created.id}`)).status).toBe(404);
     });
@@ -249,7 +235,7 @@ describe('DELETE /items/{id}', () => {
 
         const { body: created } = await create();
         expect((await request('DELETE', `/items/${created.id}`, { headers: { 'if-match': '"3"' } })).status).toBe(412);
-        expect(await App.counts(app.db)).toEqual({ items: 1, keys: 0 });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 0 });
         expect((await request('DELETE', `/items/${created.id}`, { headers: { 'if-match': '"1"' } })).status).toBe(204);
     });
 

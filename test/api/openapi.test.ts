@@ -1,35 +1,21 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
-import * as Database from '../support/database.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-let app: App.App;
+const fixture = App.provide();
 
-
-beforeAll(async () => {
-
-    database = await Database.create();
-    app = await App.start({ databaseUrl: database.url });
-});
-
-afterAll(async () => {
-
-    await app?.stop();
-    await database?.drop();
-});
 
 
 it('serves an OpenAPI 3 document generated from every API route', async () => {
 
-    const res = await fetch(`${app.url}/openapi.json`);
+    const res = await fetch(`${fixture.app.url}/openapi.json`);
     expect(res.status).toBe(200);
     const doc = await res.json() as any;
 
     expect(doc.openapi).toMatch(/^3\./);
     const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method} ${path}`)).sort();
-    const routed = app.server.table().filter((route) => route.settings.tags?.includes('api')).map((route) => `${route.method} ${route.path}`).sort();
+    const routed = fixture.app.server.table().filter((route) => route.settings.tags?.includes('api')).map((route) => `${route.method} ${route.path}`).sort();
     expect(documented).toEqual(routed);
     expect(documented).toEqual(['delete /items/{id}', 'get /items', 'get /items/{id}', 'patch /items/{id}', 'post /items']);
 

@@ -1,37 +1,23 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
-import * as Database from '../support/database.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-let app: App.App;
+const fixture = App.provide();
 
 const get = async (path: string) => {
 
-    const res = await fetch(`${app.url}${path}`);
+    const res = await fetch(`${fixture.app.url}${path}`);
     return { status: res.status, body: await res.json() as any };
 };
 
 const create = async (name: string) => {
 
-    const res = await fetch(`${app.url}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+    const res = await fetch(`${fixture.app.url}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
     expect(res.status).toBe(201);
     return ((await res.json()) as any).id as string;
 };
 
-
-beforeAll(async () => {
-
-    database = await Database.create();
-    app = await App.start({ databaseUrl: database.url });
-});
-
-afterAll(async () => {
-
-    await app?.stop();
-    await database?.drop();
-});
 
 
 it('pages in creation order with a default limit of 20, ending with a null cursor', async () => {
@@ -52,7 +38,7 @@ it('pages in creation order with a default limit of 20, ending with a null curso
     expect(last.body.items.map((item: { id: string }) => item.id)).toEqual(ids.slice(40));
     expect(last.body.nextCursor).toBeNull();
 
-    await app.db('items').delete();
+    await fixture.app.db('items').delete();
 });
 
 it('sees every pre-existing item exactly once while other clients insert concurrently', async () => {

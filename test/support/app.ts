@@ -1,11 +1,13 @@
 import { Writable } from 'node:stream';
 
 import type { Server } from '@hapi/hapi';
+import { afterAll, beforeAll } from 'vitest';
 
 import * as Config from '../../src/config.ts';
 import * as Db from '../../src/db.ts';
 import * as Logger from '../../src/logger.ts';
 import * as ItemApi from '../../src/server.ts';
+import * as Database from './database.ts';
 
 
 export interface App {
@@ -57,4 +59,28 @@ export const counts = async function (db: Db.Db): Promise<{ items: number; keys:
     const [{ items }] = await db('items').count({ items: '*' }) as [{ items: string }];
     const [{ keys }] = await db('idempotency_keys').count({ keys: '*' }) as [{ keys: string }];
     return { items: Number(items), keys: Number(keys) };
+};
+
+
+// The calling file's app on a database of its own: started before its tests, stopped after them.
+
+export const provide = function (env?: Record<string, string>): { readonly app: App; readonly databaseUrl: string } {
+
+    const fixture = {} as { app: App; databaseUrl: string };
+    let database: Awaited<ReturnType<typeof Database.create>> | undefined;
+
+    beforeAll(async () => {
+
+        database = await Database.create();
+        fixture.databaseUrl = database.url;
+        fixture.app = await start({ databaseUrl: database.url, ...(env ? { env } : {}) });
+    });
+
+    afterAll(async () => {
+
+        await fixture.app?.stop();
+        await database?.drop();
+    });
+
+    return fixture;
 };
