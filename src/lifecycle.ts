@@ -28,7 +28,8 @@ import * as Telemetry from './telemetry.ts';
 //   cleanup  jobs stop (the unit under way finishes), running queries are cancelled, the pool
 //            ends, then telemetry flushes, so the spans of the last requests are exported
 // A watchdog exits at delay + drain + cleanup + 500 ms whatever hangs, and a second signal exits at
-// once. Exit code 0 only when every phase finished inside its budget.
+// once. Exit code 0 only when every phase finished inside its budget and nothing had to be cut: a
+// destroyed socket or a cancelled query makes it 1, and the exit line names the phases that forced.
 //
 // terminus answers the health checks and runs the sequence (it owns the listener's close, through
 // stoppable); hapi's own server.stop() is never called, so the two never race to close the listener.
@@ -55,7 +56,7 @@ const internals = {
     meter: metrics.getMeter('item-api'),
 
     // Runs one step under a time bound; a step that overruns is abandoned (its promise keeps no one waiting).
-    async bounded(step: () => Promise<unknown>, timeoutMs: number): Promise<Outcome> {
+    async bounded(step: () => Promise<unknown>, timeoutMs: number, onError: (err: unknown) => void = () => {}): Promise<Outcome> {
 
         const timeout = new AbortController();
         try {
@@ -64,7 +65,8 @@ const internals = {
                 sleep(Math.max(timeoutMs, 0), 'timeout' as const, { signal: timeout.signal })
             ]);
         }
-        catch {
+        catch (err) {
+            onError(err);
             return 'error';
         }
         finally {
@@ -75,7 +77,8 @@ const internals = {
     // Cancels this process's statements still running, from a connection outside the (possibly exhausted) pool.
     async signalBackends(url: string, fn: 'pg_cancel_backend' | 'pg_terminate_backend', timeoutMs: number): Promise<number> {
 
-        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, application_name: `${Db.applicationName}:shutdown`.slice(0, 63) });
+        const bound = Math.max(Math.floor(timeoutMs), 1);
+        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: bound, statement_timeout: bound, application_name: `${Db.applicationName}:shutdown`.slice(0, 63) });
         client.on('error', () => {});
         try {
             await client.connect();
@@ -97,7 +100,7 @@ export const run = async function (resources: Resources): Promise<void> {
     const phaseDuration = internals.meter.createHistogram('item_api.shutdown.phase.duration', { unit: 'ms', description: 'Duration of each shutdown phase' });
     const shutdownCounts = internals.meter.createCounter('item_api.shutdown.events', { description: 'Requests and sockets seen by the shutdown, by kind' });
 
-    const state = { started: false, shuttingDown: false, forced: false, jobs: [] as Job[] };
+    const state = { started: false, shuttingDown: false, forced: [] as string[], jobs: [] as Job[] };
     const tracker = Connections.track(server.listener);
     const startupAbort = new AbortController();
     let drainStartedAt = 0;
@@ -105,7 +108,10 @@ export const run = async function (resources: Resources): Promise<void> {
     const phase = (name: string, outcome: Outcome, startedAt: number, fields: Record<string, number | string | boolean> = {}) => {
 
         const durationMs = Date.now() - startedAt;
-        state.forced ||= outcome !== 'ok';
+        if (outcome !== 'ok') {
+            state.forced.push(name);
+        }
+
         phaseDuration.record(durationMs, { phase: name, outcome });
         for (const [key, value] of Object.entries(fields)) {
             if (typeof value === 'number') {
@@ -181,7 +187,17 @@ export const run = async function (resources: Resources): Promise<void> {
         },
 
         onShutdown: () => exit(),
-        logger: (message, err) => log.error({ err }, message)
+        logger: (message, err) => {
+
+            // A failing health check is an answer (the probe gets its 503), not a fault: no error line,
+            // no stack, at every probe of a shutdown or a database outage.
+            if (err instanceof HealthCheckError) {
+                log.debug({ causes: err.causes }, message);
+                return;
+            }
+
+            log.error({ err }, message);
+        }
     });
 
     // Cleanup shares one budget; each step gets a slice so that a hung job cannot starve the flush.
@@ -192,8 +208,10 @@ export const run = async function (resources: Resources): Promise<void> {
 
         startupAbort.abort();
 
+        const failed = (step: string) => (err: unknown) => log.warn({ err, step }, `shutdown step ${step} failed`);
+
         let startedAt = Date.now();
-        const jobs = await internals.bounded(() => Promise.all(state.jobs.map((job) => job.stop())), until(0.25));
+        const jobs = await internals.bounded(() => Promise.all(state.jobs.map((job) => job.stop())), until(0.25), failed('jobs'));
         phase('jobs', jobs, startedAt, { jobs: state.jobs.length });
 
         startedAt = Date.now();
@@ -202,31 +220,46 @@ export const run = async function (resources: Resources): Promise<void> {
         let terminated = 0;
         const pool = await internals.bounded(async () => {
 
-            cancelled = await internals.signalBackends(resources.databaseUrl, 'pg_cancel_backend', poolBudget / 4);
+            // A cancel that fails (a database slow to accept one more connection) does not keep the pool
+            // from ending: with nothing running it ends at once, and what still runs meets the bound.
+            cancelled = await internals.signalBackends(resources.databaseUrl, 'pg_cancel_backend', poolBudget / 2).catch((err: unknown) => {
+
+                failed('cancel')(err);
+                return 0;
+            });
+
             await db.destroy();
-        }, poolBudget);
+        }, poolBudget, failed('pool'));
+
+        if (cancelled) {
+            state.forced.push('pool');              // Work was cut, even though the pool then ended in time
+        }
 
         if (pool !== 'ok') {
             // Connections still held: end them on the server side, so nothing is left behind in Postgres.
-            terminated = await internals.signalBackends(resources.databaseUrl, 'pg_terminate_backend', Math.max(end - Date.now(), 50) / 4).catch(() => 0);
+            terminated = await internals.signalBackends(resources.databaseUrl, 'pg_terminate_backend', Math.max(end - Date.now(), 50) / 4).catch((err: unknown) => {
+
+                failed('terminate')(err);
+                return 0;
+            });
         }
 
         if (resources.stopDatabase) {
-            await internals.bounded(resources.stopDatabase, until(0.2));
+            await internals.bounded(resources.stopDatabase, until(0.2), failed('embedded database'));
         }
 
         phase('pool', pool, startedAt, { queriesCancelled: cancelled, connectionsTerminated: terminated });
 
         startedAt = Date.now();
-        const telemetry = await internals.bounded(Telemetry.shutdown, end - Date.now());
+        const telemetry = await internals.bounded(Telemetry.shutdown, end - Date.now(), failed('telemetry'));
         phase('telemetry', telemetry, startedAt);
     };
 
     let signalledAt = 0;
     const exit = () => {
 
-        const code = state.forced ? 1 : 0;
-        log.info({ phase: 'exit', code, durationMs: Date.now() - signalledAt }, 'shutdown complete');
+        const code = state.forced.length ? 1 : 0;
+        log.info({ phase: 'exit', code, forced: [...new Set(state.forced)], durationMs: Date.now() - signalledAt }, 'shutdown complete');
         process.exit(code);
     };
 
@@ -241,7 +274,9 @@ export const run = async function (resources: Resources): Promise<void> {
 
             state.shuttingDown = true;
             signalledAt = Date.now();
-            log.info({ phase: 'signal', signal, inFlight: tracker.inFlight(), ...config.shutdown }, 'shutdown started');
+            const inFlight = tracker.inFlight();
+            shutdownCounts.add(inFlight, { phase: 'signal', kind: 'inFlight' });
+            log.info({ phase: 'signal', signal, inFlight, ...config.shutdown }, 'shutdown started');
             startupAbort.abort();
 
             const total = config.shutdown.delayMs + config.shutdown.drainTimeoutMs + config.shutdown.cleanupTimeoutMs + internals.watchdogSlackMs;
@@ -276,6 +311,10 @@ export const run = async function (resources: Resources): Promise<void> {
             const pending = await Db.pendingMigrations(db);
             if (pending.length) {
                 throw new Error(`migrations not applied: ${pending.join(', ')}`);
+            }
+
+            if (startupAbort.signal.aborted) {
+                return;                             // Shutting down already: jobs started now would outlive their phase
             }
 
             state.jobs = resources.startJobs();

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
@@ -23,9 +24,16 @@ export const setup = async function (project: TestProject): Promise<() => Promis
     let serverUrl = process.env.TEST_DATABASE_URL;
     let stop = async () => {};
     if (!serverUrl) {
-        const embedded = await Embedded.start({ dir: fileURLToPath(new URL('../../.data/test-postgres', import.meta.url)), database: 'postgres' });
+        // A data folder per run, so two runs in one checkout never share a server; removed afterwards.
+        const dir = fileURLToPath(new URL(`../../.data/test-postgres-${process.pid}`, import.meta.url));
+        const embedded = await Embedded.start({ dir, database: 'postgres' });
         serverUrl = embedded.url;
-        stop = embedded.stop;
+        stop = async () => {
+
+            await embedded.stop();
+            await rm(dir, { recursive: true, force: true });
+            await rm(`${dir}.credentials.json`, { force: true });
+        };
     }
 
     const template = `item_api_template_${process.pid}`;

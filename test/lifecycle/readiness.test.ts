@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+
+import * as Database from '../support/database.ts';
+import * as App from './support/app.ts';
+import * as Checks from './support/checks.ts';
+import * as Http from './support/http.ts';
+
+
+// The first phase: readiness fails at once, while everything else keeps working until the delay is
+// over, so the endpoints and proxies that have not heard of the shutdown yet lose nothing.
+
+
+let database: Awaited<ReturnType<typeof Database.create>>;
+
+beforeAll(async () => {
+
+    database = await Database.create();
+});
+
+afterEach(App.killAll);
+
+afterAll(async () => {
+
+    await database?.drop();
+});
+
+
+it('fails readiness within 50 ms of SIGTERM, keeps liveness 200, serves new connections during the delay and refuses them after it', async () => {
+
+    const budgets = { delayMs: 600, drainMs: 3000, cleanupMs: 1500 };
+    const app = await App.start({ env: { DATABASE_URL: database.url, SHUTDOWN_DELAY_MS: '600', SHUTDOWN_DRAIN_TIMEOUT_MS: '3000' } });
+
+    // Probes over kept-alive connections, every few ms, as a kubelet or a balancer
+    const ready = Http.poll(app.port, '/health/ready');
+    const live = Http.poll(app.port, '/health/live');
+    while (ready.samples.filter((sample) => sample.status === 200).length < 5 || live.samples.length < 5) {
+        await sleep(10);
+    }
+
+    // Held across the delay: the process is still there when the listener closes
+    const upload = await Http.slowUpload(app.port, '/items', { name: 'keeps the drain open' });
+    await sleep(100);
+
+    const signalledAt = app.signal('SIGTERM');
+
+    // Within the delay, on new connections: the API serves, readiness says why it fails, briefly
+    await sleep(200);
+    const fresh = await Http.request(app.port, { path: '/items?limit=1' });
+    const freshLive = await Http.request(app.port, { path: '/health/live' });
+    const freshReady = await Http.request(app.port, { path: '/health/ready' });
+    const checkedAt = Date.now();
+
+    // After it: the listener is closed while the process still serves what it has
+    await app.waitForPhase('delay');
+    let refusedAt = 0;
+    const deadline = Date.now() + 1000;
+    while (!refusedAt && Date.now() < deadline) {
+        if (!await Http.connects(app.port)) {
+            refusedAt = Date.now();
+        }
+    }
+
+    const aliveWhenRefused = app.exit === null;
+    upload.finish();
+    const outcome = await upload.outcome;
+    const exit = await app.exited;
+    await ready.stop();
+    await live.stop();
+
+    // Readiness: 200 up to the signal, then 503 from the first answer after it, never 200 again
+    const firstFailure = ready.samples.find((sample) => sample.at >= signalledAt && sample.status === 503);
+    expect(firstFailure).toBeDefined();
+    const flipMs = firstFailure!.at - signalledAt;
+    expect(flipMs).toBeLessThan(50);
+    expect(firstFailure!.reused).toBe(true);
+    expect(ready.samples.filter((sample) => sample.at < signalledAt).every((sample) => sample.status === 200)).toBe(true);
+    expect(ready.samples.filter((sample) => sample.at > firstFailure!.at && sample.status !== undefined).every((sample) => sample.status === 503)).toBe(true);
+
+    // Liveness: 200 at every answer, including right after the signal and to the end of the delay
+    const delayEnd = Checks.phaseEnd(app.lifecycle('delay')!);
+    expect(live.samples.every((sample) => sample.status === undefined || sample.status === 200)).toBe(true);
+    expect(live.samples.some((sample) => sample.status === 200 && sample.at >= signalledAt && sample.at < signalledAt + 50)).toBe(true);
+    expect(live.samples.some((sample) => sample.status === 200 && sample.at >= delayEnd - 100)).toBe(true);
+
+    expect(checkedAt).toBeLessThan(delayEnd);
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.connection).toBe('keep-alive');
+    expect(freshLive.status).toBe(200);
+    expect(freshReady.status).toBe(503);
+    expect(JSON.parse(freshReady.body)).toEqual({ status: 'error', error: { status: 'shutting down' }, details: { status: 'shutting down' } });
+
+    expect(refusedAt, 'new connections still accepted after the delay').toBeGreaterThan(0);
+    expect(refusedAt - signalledAt).toBeGreaterThanOrEqual(budgets.delayMs);
+    expect(aliveWhenRefused).toBe(true);
+
+    Checks.checkCompletedInFlight(outcome, 201);
+    expect(exit.code).toBe(0);
+    Checks.checkExitWithinBudget(exit, signalledAt, budgets);
+    const handledMs = Date.parse(app.lifecycle('signal')!.time) - signalledAt;
+    console.log(`readiness: 503 ${flipMs} ms after SIGTERM (signal handled at ${handledMs} ms, ${ready.samples.length} polls), listener refused at ${refusedAt - signalledAt} ms (delay ${budgets.delayMs} ms)`);
+});

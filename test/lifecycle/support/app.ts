@@ -1,0 +1,246 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+
+// The service as the container runs it: `npm start`'s command line, read from package.json so there is
+// one source of truth, started as a real child process with its environment, its stdout parsed as the
+// JSON log lines it writes. Every process started here is killed by killAll(), whatever a test did.
+
+
+export type LogLine = Record<string, unknown> & { readonly time: string; readonly msg: string; readonly receivedAt: number };
+
+
+export interface Exit {
+    readonly code: number | null;
+    readonly signal: NodeJS.Signals | null;
+    readonly at: number;                            // Date.now() in the test when the child was seen exiting
+}
+
+
+export interface App {
+    readonly pid: number;
+    readonly port: number;
+    readonly url: string;
+    readonly spawnedAt: number;
+    readonly exited: Promise<Exit>;
+    readonly exit: Exit | null;
+    logs(): LogLine[];
+    lifecycle(phase: string): LogLine | undefined;
+    waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+    waitForPhase(phase: string, timeoutMs?: number): Promise<LogLine>;
+    signal(name: NodeJS.Signals): number;           // Returns Date.now() just before the signal was sent
+    output(): string;
+}
+
+
+export interface StartOptions {
+    readonly env?: Record<string, string | undefined>;
+    readonly preload?: string[];                    // Extra `--import` modules, loaded before the service's own
+    readonly waitFor?: 'listening' | 'started' | 'none';
+    readonly port?: number;
+}
+
+
+const internals = {
+    root: fileURLToPath(new URL('../../../', import.meta.url)),
+    children: new Set<{ child: ChildProcess; exited: Promise<Exit> }>(),
+
+    // Small budgets keep the suite fast; the tests that measure a budget set their own.
+    defaults: {
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        OTEL_SDK_DISABLED: 'true',
+        SHUTDOWN_DELAY_MS: '300',
+        SHUTDOWN_DRAIN_TIMEOUT_MS: '1000',
+        SHUTDOWN_CLEANUP_TIMEOUT_MS: '1500',
+        DB_START_RETRY_MAX_MS: '500'
+    } as Record<string, string>,
+
+    command(): [string, string[]] {
+
+        const pkg = JSON.parse(readFileSync(join(internals.root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+        const [command, ...args] = pkg.scripts.start.split(' ');
+        if (!command) {
+            throw new Error('package.json has no start script');
+        }
+
+        // The same node that runs the tests: `node` on PATH may be another version.
+        return [command === 'node' ? process.execPath : command, args];
+    }
+};
+
+
+export const root = internals.root;
+
+
+export const freePort = function (): Promise<number> {
+
+    return new Promise((resolve, reject) => {
+
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+        });
+    });
+};
+
+
+// The name the service's pool connections carry in pg_stat_activity (see src/db.ts).
+export const applicationName = function (pid: number): string {
+
+    return `item-api:${hostname()}:${pid}`.slice(0, 63);
+};
+
+
+export const start = async function (options: StartOptions = {}): Promise<App> {
+
+    const port = options.port ?? await freePort();
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' };
+    for (const [key, value] of Object.entries({ ...internals.defaults, PORT: String(port), ...options.env })) {
+        if (value !== undefined) {
+            env[key] = value;
+        }
+    }
+
+    const [command, args] = internals.command();
+    const preload = (options.preload ?? []).flatMap((file) => ['--import', file]);
+    const spawnedAt = Date.now();
+    const child = spawn(command, [...preload, ...args], { cwd: internals.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+    const lines: LogLine[] = [];
+    const raw: string[] = [];
+    const waiters = new Set<() => void>();
+    let exit: Exit | null = null;
+
+    let pending = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+
+        const receivedAt = Date.now();
+        pending += chunk;
+        const complete = pending.split('\n');
+        pending = complete.pop() ?? '';
+        for (const line of complete) {
+            raw.push(line);
+            try {
+                lines.push({ ...JSON.parse(line), receivedAt });
+            }
+            catch {
+                // Not a log line (the service writes only JSON): kept in output() for the failure message
+            }
+        }
+
+        for (const wake of waiters) {
+            wake();
+        }
+    });
+
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => raw.push(`[stderr] ${chunk.trimEnd()}`));
+
+    const exited = new Promise<Exit>((resolve) => {
+
+        child.once('exit', (code, signal) => {
+
+            exit = { code, signal, at: Date.now() };
+            for (const wake of waiters) {
+                wake();
+            }
+
+            resolve(exit);
+        });
+    });
+
+    const entry = { child, exited };
+    internals.children.add(entry);
+    void exited.then(() => internals.children.delete(entry));
+
+    const output = () => raw.slice(-40).join('\n');
+
+    const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+
+        return new Promise((resolve, reject) => {
+
+            const check = () => {
+
+                const found = lines.find(match);
+                if (found) {
+                    done();
+                    resolve(found);
+                }
+                else if (exit) {
+                    done();
+                    reject(new Error(`process exited (${exit.code ?? exit.signal}) before the expected log line; output:\n${output()}`));
+                }
+            };
+
+            const timer = setTimeout(() => {
+
+                done();
+                reject(new Error(`expected log line not seen within ${timeoutMs} ms; output:\n${output()}`));
+            }, timeoutMs);
+
+            const done = () => {
+
+                clearTimeout(timer);
+                waiters.delete(check);
+            };
+
+            waiters.add(check);
+            check();
+        });
+    };
+
+    const lifecycle = (phase: string) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase);
+
+    const app: App = {
+        pid: child.pid!,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        spawnedAt,
+        exited,
+        get exit() {
+
+            return exit;
+        },
+        logs: () => lines,
+        lifecycle,
+        waitForLog,
+        waitForPhase: (phase, timeoutMs) => waitForLog((line) => line.component === 'lifecycle' && line.phase === phase, timeoutMs),
+        signal(name) {
+
+            const at = Date.now();
+            child.kill(name);
+            return at;
+        },
+        output
+    };
+
+    const waitFor = options.waitFor ?? 'started';
+    if (waitFor !== 'none') {
+        await waitForLog((line) => line.component === 'lifecycle' && line.msg === waitFor, 15_000);
+    }
+
+    return app;
+};
+
+
+// For afterEach: whatever a test left running is killed and reaped.
+export const killAll = async function (): Promise<void> {
+
+    const running = [...internals.children];
+    for (const { child } of running) {
+        child.kill('SIGKILL');
+    }
+
+    await Promise.all(running.map(({ exited }) => exited));
+};
