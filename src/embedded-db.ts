@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import type { Logger } from './logger.ts';
 
@@ -38,7 +39,22 @@ const internals = {
         const credentials = { password: randomBytes(18).toString('base64url') };
         await writeFile(file, JSON.stringify(credentials), { mode: 0o600 });
         return credentials;
-    }
+    },
+
+    // As root, PostgreSQL runs as the `postgres` user, which must be able to reach the binaries in
+    // node_modules and the data folder. A checkout inside a private folder (mode 0700, as mktemp
+    // makes) would hide them: grant search (x, not read) on the folders above the project.
+    async grantTraversal(path: string): Promise<void> {
+
+        for (let dir = path; dir !== dirname(dir); dir = dirname(dir)) {
+            const { mode } = await stat(dir);
+            if (!(mode & 0o001)) {
+                await chmod(dir, mode | 0o001);
+            }
+        }
+    },
+
+    projectRoot: fileURLToPath(new URL('..', import.meta.url))
 };
 
 
@@ -57,6 +73,12 @@ export const start = async function (options: { dir: string; database: string; l
     const port = options.port ?? await internals.freePort();
     const log = options.logger?.child({ component: 'embedded-postgres' });
 
+    const asRoot = userInfo().uid === 0;
+    if (asRoot) {
+        await internals.grantTraversal(internals.projectRoot);
+        await internals.grantTraversal(dirname(options.dir));
+    }
+
     const pg = new EmbeddedPostgres({
         databaseDir: options.dir,
         port,
@@ -64,7 +86,7 @@ export const start = async function (options: { dir: string; database: string; l
         password,
         authMethod: 'scram-sha-256',
         persistent: true,
-        createPostgresUser: userInfo().uid === 0,           // Postgres refuses to run as root
+        createPostgresUser: asRoot,                         // Postgres refuses to run as root
         postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
         onLog: (message: unknown) => log?.trace({ message: String(message).trim() }),
         onError: (error: unknown) => log?.debug({ message: String(error).trim() })
