@@ -1,0 +1,121 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import pg from 'pg';
+
+import type { Item } from '../src/items/store.ts';
+
+
+// The floor the service is measured against: node:http and a pg Pool, one parameterized query, the
+// same JSON fields and ETag, nothing else. BARE_DB=knex swaps the query for the service's own data
+// access (src/items/store.ts through knex), which splits the gap into knex's share and hapi's.
+// Pool size and keep-alive timeout match the service's defaults, so only the code differs.
+
+
+interface Lookup {
+    get(id: string): Promise<Item | null>;
+    end(): Promise<void>;
+}
+
+
+const internals = {
+    poolMax: Number(process.env.DB_POOL_MAX ?? 10),
+    uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[17][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i,
+    path: /^\/items\/([^/]+)$/,
+    sql: 'select id, name, description, quantity, version, created_at, updated_at from items where id = $1',
+
+    pgLookup(url: string): Lookup {
+
+        const pool = new pg.Pool({ connectionString: url, max: internals.poolMax });
+        return {
+            async get(id) {
+
+                const { rows: [row] } = await pool.query(internals.sql, [id]);
+                return row ? { id: row.id, name: row.name, description: row.description, quantity: row.quantity, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at } : null;
+            },
+            end: () => pool.end()
+        };
+    },
+
+    async knexLookup(url: string): Promise<Lookup> {
+
+        const Db = await import('../src/db.ts');
+        const Store = await import('../src/items/store.ts');
+        const db = Db.create({ url, poolMax: internals.poolMax, acquireTimeoutMs: 2000, connectTimeoutMs: 2000, statementTimeoutMs: 5000 });
+        return { get: (id) => Store.get(db, id), end: () => db.destroy() };
+    },
+
+    send(res: ServerResponse, statusCode: number, body: object, etag?: string): void {
+
+        const payload = JSON.stringify(body);
+        res.writeHead(statusCode, {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(payload),
+            'cache-control': 'no-cache',
+            ...(etag ? { etag } : {})
+        });
+
+        res.end(payload);
+    },
+
+    async handle(lookup: Lookup, req: IncomingMessage, res: ServerResponse): Promise<void> {
+
+        if (req.url === '/health') {
+            await lookup.get('00000000-0000-7000-8000-000000000000');       // Ready once the database answers
+            return internals.send(res, 200, { status: 'ok' });
+        }
+
+        const id = req.method === 'GET' ? internals.path.exec(req.url ?? '')?.[1] : undefined;
+        if (id === undefined) {
+            return internals.send(res, 404, { statusCode: 404, error: 'Not Found' });
+        }
+
+        // The service validates the id before querying; so does the floor, or it would skip work the service must do.
+        if (!internals.uuid.test(id)) {
+            return internals.send(res, 400, { statusCode: 400, error: 'Bad Request' });
+        }
+
+        const item = await lookup.get(id);
+        if (!item) {
+            return internals.send(res, 404, { statusCode: 404, error: 'Not Found', message: 'Item not found' });
+        }
+
+        internals.send(res, 200, item, `"${item.version}"`);
+    }
+};
+
+
+const main = async function (): Promise<void> {
+
+    const url = process.env.DATABASE_URL;
+    if (!url) {
+        throw new Error('DATABASE_URL is required');
+    }
+
+    const lookup = process.env.BARE_DB === 'knex' ? await internals.knexLookup(url) : internals.pgLookup(url);
+    const server = createServer((req, res) => {
+
+        internals.handle(lookup, req, res).catch((err: unknown) => {
+
+            console.error(err);
+            if (!res.headersSent) {
+                internals.send(res, 500, { statusCode: 500, error: 'Internal Server Error' });
+            }
+        });
+    });
+
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+
+    process.once('SIGTERM', () => {
+
+        server.close();
+        server.closeAllConnections();
+        lookup.end().finally(() => process.exit(0));
+    });
+
+    server.listen(Number(process.env.PORT ?? 3001), process.env.HOST ?? '127.0.0.1');
+};
+
+
+await main();

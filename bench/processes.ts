@@ -1,0 +1,128 @@
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+
+// Every process under measurement is a real child with its own event loop; the benchmark's parent
+// only orchestrates and stays idle while load runs.
+
+const internals = {
+    readyTimeoutMs: 30_000,
+    stopTimeoutMs: 15_000,
+
+    exited(child: ChildProcess): Promise<number | null> {
+
+        return child.exitCode !== null || child.signalCode !== null ?
+            Promise.resolve(child.exitCode) :
+            new Promise((resolve) => child.once('close', (code) => resolve(code)));      // close, not exit: stdout is complete
+    },
+
+    tail(file: string): string {
+
+        return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
+    }
+};
+
+
+export interface Pinning {
+    readonly server: string;
+    readonly load: string;
+}
+
+
+// taskset exec()s the command, so the child's pid is the pinned process itself.
+export const pinning = function (enabled: boolean): Pinning | null {
+
+    if (!enabled || spawnSync('taskset', ['-c', '0', 'true']).status !== 0) {
+        return null;
+    }
+
+    return { server: '0', load: '1' };
+};
+
+
+export const command = function (cpus: string | undefined, argv: string[]): [string, string[]] {
+
+    const full = cpus === undefined ? argv : ['taskset', '-c', cpus, ...argv];
+    return [full[0]!, full.slice(1)];
+};
+
+
+export const freePort = function (): Promise<number> {
+
+    return new Promise((resolve, reject) => {
+
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+        });
+    });
+};
+
+
+export interface Server {
+    readonly pid: number;
+    stop(): Promise<void>;
+}
+
+
+// Output goes to a file, as a container runtime would take it: the service's synchronous log
+// writes cost what they cost in production, and no pipe back to this process competes for CPU.
+
+export const startServer = async function (options: { argv: string[]; cpus: string | undefined; cwd: string; env: NodeJS.ProcessEnv; logFile: string; readyUrl: string }): Promise<Server> {
+
+    const fd = openSync(options.logFile, 'w');
+    const [file, args] = command(options.cpus, options.argv);
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+
+    const stop = async () => {
+
+        if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGTERM');
+            const timer = setTimeout(() => child.kill('SIGKILL'), internals.stopTimeoutMs);
+            await internals.exited(child);
+            clearTimeout(timer);
+        }
+    };
+
+    const deadline = Date.now() + internals.readyTimeoutMs;
+    while (Date.now() < deadline) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+            throw new Error(`${options.argv.join(' ')} exited before it was ready:\n${internals.tail(options.logFile)}`);
+        }
+
+        const ready = await fetch(options.readyUrl, { signal: AbortSignal.timeout(1000) }).then((res) => res.ok, () => false);
+        if (ready) {
+            return { pid: child.pid!, stop };
+        }
+
+        await sleep(100);
+    }
+
+    await stop();
+    throw new Error(`${options.argv.join(' ')} not ready within ${internals.readyTimeoutMs} ms:\n${internals.tail(options.logFile)}`);
+};
+
+
+// Runs a node script to completion with `input` on its stdin and returns its stdout.
+export const run = async function (options: { argv: string[]; cpus: string | undefined; cwd: string; input: string }): Promise<string> {
+
+    const [file, args] = command(options.cpus, options.argv);
+    const child = spawn(file, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdin!.end(options.input);
+
+    const code = await internals.exited(child);
+    if (code !== 0) {
+        throw new Error(`${options.argv.join(' ')} exited with ${code}`);
+    }
+
+    return Buffer.concat(chunks).toString();
+};

@@ -1,0 +1,109 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+import type { Summary } from './load.ts';
+
+
+export interface Outcome {
+    readonly name: string;
+    readonly description: string;
+    readonly summary: Summary | null;
+    readonly logBytesPerRequest: number | null;
+    readonly loadAverage: number;                   // 1-minute, after the run: high when something else shared the machine
+    readonly otlpExports: number | null;            // Export requests the sink received, for variants that export
+    readonly failure: string | null;
+}
+
+
+export interface Report {
+    readonly meta: Record<string, unknown>;
+    readonly header: string[];
+    readonly outcomes: Outcome[];
+    readonly rounds: Record<string, Outcome[]>;
+}
+
+
+const internals = {
+    columns: ['variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs bare', 'server CPU', 'CPU µs/req', 'log B/req', 'load1'],
+
+    fixed: (value: number | null | undefined, digits: number) => (value === null || value === undefined ? '-' : value.toFixed(digits)),
+
+    row(outcome: Outcome, baseline: number | undefined): string[] {
+
+        const summary = outcome.summary;
+        if (!summary) {
+            return [outcome.name, 'FAILED', ...internals.columns.slice(2).map(() => '-')];
+        }
+
+        return [
+            outcome.name,
+            internals.fixed(summary.requestsPerSecond, 0),
+            internals.fixed(summary.latencyMs.p50, 1),
+            internals.fixed(summary.latencyMs.p99, 1),
+            String(summary.errors),
+            String(summary.non2xx),
+            baseline ? internals.fixed(summary.requestsPerSecond / baseline, 2) : '-',
+            summary.server ? `${summary.server.cpuPercent.toFixed(0)}%` : '-',
+            internals.fixed(summary.server?.cpuMicrosPerRequest, 0),
+            internals.fixed(outcome.logBytesPerRequest, 0),
+            internals.fixed(outcome.loadAverage, 1)
+        ];
+    }
+};
+
+
+// The round with the median req/s stands for the variant; a round that failed fails it.
+export const median = function (rounds: Outcome[]): Outcome {
+
+    const failed = rounds.find((outcome) => !outcome.summary);
+    if (failed) {
+        return failed;
+    }
+
+    const sorted = [...rounds].sort((a, b) => a.summary!.requestsPerSecond - b.summary!.requestsPerSecond);
+    const errors = rounds.reduce((sum, outcome) => sum + outcome.summary!.errors, 0);
+    const non2xx = rounds.reduce((sum, outcome) => sum + outcome.summary!.non2xx, 0);
+    const chosen = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    return { ...chosen, summary: { ...chosen.summary!, errors, non2xx } };          // Errors in any round count
+};
+
+
+// A variant fails the run when it served nothing or anything went wrong: the CI check is exactly this.
+export const failures = function (outcomes: Outcome[]): string[] {
+
+    return outcomes.flatMap((outcome) => {
+
+        const summary = outcome.summary;
+        if (!summary) {
+            return [`${outcome.name}: ${outcome.failure ?? 'no result'}`];
+        }
+
+        const problems = [
+            ...(summary.requestsPerSecond > 0 && summary.requests > 0 ? [] : ['zero throughput']),
+            ...(summary.errors ? [`${summary.errors} errors ${JSON.stringify(summary.errorKinds)}`] : []),
+            ...(summary.non2xx ? [`${summary.non2xx} non-2xx responses`] : []),
+            ...(summary.warmupErrors ? [`${summary.warmupErrors} errors or non-2xx during warm-up`] : []),
+            ...(outcome.otlpExports === 0 ? ['no traces exported'] : [])
+        ];
+
+        return problems.map((problem) => `${outcome.name}: ${problem}`);
+    });
+};
+
+
+export const table = function (outcomes: Outcome[], baselineName: string): string {
+
+    const baseline = outcomes.find((outcome) => outcome.name === baselineName)?.summary?.requestsPerSecond;
+    const rows = [internals.columns, ...outcomes.map((outcome) => internals.row(outcome, baseline))];
+    const widths = internals.columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+
+    return [line(rows[0]!), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n');
+};
+
+
+export const write = async function (file: string, report: Report): Promise<void> {
+
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+};
