@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 
@@ -50,19 +49,7 @@ export const command = function (cpus: string | undefined, argv: string[]): [str
 };
 
 
-export const freePort = function (): Promise<number> {
-
-    return new Promise((resolve, reject) => {
-
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-        });
-    });
-};
+export { freePort } from '../src/embedded-db.ts';
 
 
 export interface Server {

@@ -14,20 +14,6 @@ import type { Logger } from './logger.ts';
 
 const internals = {
 
-    freePort(): Promise<number> {
-
-        return new Promise((resolve, reject) => {
-
-            const server = createServer();
-            server.once('error', reject);
-            server.listen(0, '127.0.0.1', () => {
-
-                const { port } = server.address() as { port: number };
-                server.close(() => resolve(port));
-            });
-        });
-    },
-
     // The password is made once per data folder and kept beside it, readable by the owner only.
     async credentials(dir: string): Promise<{ password: string }> {
 
@@ -58,6 +44,23 @@ const internals = {
 };
 
 
+// A port nothing listens on right now, on loopback: for the embedded server and for tests.
+
+export const freePort = function (): Promise<number> {
+
+    return new Promise((resolve, reject) => {
+
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+        });
+    });
+};
+
+
 export interface EmbeddedDb {
     readonly url: string;
     stop(): Promise<void>;
@@ -70,7 +73,7 @@ export const start = async function (options: { dir: string; database: string; l
 
     await mkdir(join(options.dir, '..'), { recursive: true });
     const { password } = await internals.credentials(options.dir);
-    const port = options.port ?? await internals.freePort();
+    const port = options.port ?? await freePort();
     const log = options.logger?.child({ component: 'embedded-postgres' });
 
     const asRoot = userInfo().uid === 0;

@@ -1,38 +1,17 @@
-import { createServer } from 'node:net';
-
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
+import { freePort } from '../../src/embedded-db.ts';
 import * as App from '../support/app.ts';
 import * as Database from '../support/database.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-
-const closedPort = () => new Promise<number>((resolve) => {
-
-    const server = createServer().listen(0, '127.0.0.1', () => {
-
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-    });
-});
-
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
-
-afterAll(async () => {
-
-    await database?.drop();
-});
+const database = Database.provide();
 
 
 it('answers 503 with Retry-After at once when the database refuses connections', async () => {
 
-    const app = await App.start({ databaseUrl: `postgres://app:s3cret-pw@127.0.0.1:${await closedPort()}/none` });
+    const app = await App.start({ databaseUrl: `postgres://app:s3cret-pw@127.0.0.1:${await freePort()}/none` });
     try {
         const started = Date.now();
         const res = await fetch(`${app.url}/items/01a1fda8-1894-7455-9a35-840c7ccb6686`);

@@ -14,13 +14,12 @@ import * as Otlp from './support/otlp.ts';
 // Each step is bounded; what overruns is abandoned and makes the exit code 1.
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
+const database = Database.provide();
 let admin: pg.Client;
 const receivers: Otlp.Receiver[] = [];
 
 beforeAll(async () => {
 
-    database = await Database.create();
     admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
 });
@@ -36,7 +35,6 @@ afterEach(async () => {
 afterAll(async () => {
 
     await admin?.end();
-    await database?.drop();
 });
 
 
@@ -66,20 +64,6 @@ const internals = {
         return rows[0].n;
     },
 
-    async waitForLockWait(pid: number): Promise<void> {
-
-        const deadline = Date.now() + 5000;
-        while (Date.now() < deadline) {
-            const { rows } = await admin.query(`select count(*)::int as n from pg_stat_activity where starts_with(application_name, $1) and wait_event_type = 'Lock'`, [App.applicationName(pid)]);
-            if (rows[0].n > 0) {
-                return;
-            }
-
-            await sleep(20);
-        }
-
-        throw new Error('the PATCH never waited on the row lock');
-    }
 };
 
 
@@ -183,7 +167,7 @@ it('cancels a query that would block the pool end, ends the pool inside its budg
         await locker.query('select id from items where id = $1 for update', [id]);
         const agent = Http.keepAliveAgent();
         const patch = Http.request(app.port, { method: 'PATCH', path: `/items/${id}`, headers: { 'if-match': '"1"' }, body: JSON.stringify({ quantity: 5 }), agent });
-        await internals.waitForLockWait(app.pid);
+        await App.waitForLockWait(admin, app.pid);
         agent.destroy();
         expect((await patch).error).toBeDefined();
         await sleep(50);

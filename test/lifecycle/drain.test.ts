@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
 import * as App from './support/app.ts';
@@ -10,39 +10,10 @@ import * as Http from './support/http.ts';
 import * as Scenarios from './support/scenarios.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
+const database = Database.provide();
 
 afterEach(App.killAll);
 
-afterAll(async () => {
-
-    await database?.drop();
-});
-
-
-const internals = {
-
-    // Resolves once a statement of this app waits on a lock in Postgres: the request is in flight, inside the database.
-    async waitForLockWait(client: pg.Client, pid: number): Promise<void> {
-
-        const deadline = Date.now() + 5000;
-        while (Date.now() < deadline) {
-            const { rows } = await client.query(`select count(*)::int as n from pg_stat_activity where starts_with(application_name, $1) and wait_event_type = 'Lock'`, [App.applicationName(pid)]);
-            if (rows[0].n > 0) {
-                return;
-            }
-
-            await sleep(20);
-        }
-
-        throw new Error('the PATCH never waited on the row lock');
-    }
-};
 
 
 it('answers a request in flight at the signal with Connection: close, after the delay, and closes idle keep-alive sockets with a FIN', async () => {
@@ -92,7 +63,7 @@ it('lets a slow query in flight at the signal finish and answers it with Connect
         await locker.query('select id from items where id = $1 for update', [id]);
 
         const patch = Http.request(app.port, { method: 'PATCH', path: `/items/${id}`, headers: { 'if-match': '"1"' }, body: JSON.stringify({ quantity: 9 }) });
-        await internals.waitForLockWait(locker, app.pid);
+        await App.waitForLockWait(locker, app.pid);
 
         const signalledAt = app.signal('SIGTERM');
         await app.waitForPhase('delay');

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
 import * as App from './support/app.ts';
@@ -17,19 +17,9 @@ const internals = {
 };
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
+const database = Database.provide();
 
 afterEach(App.killAll);
-
-afterAll(async () => {
-
-    await database?.drop();
-});
 
 
 it('catches a naive shutdown: the in-flight request is lost and no phase runs', async () => {

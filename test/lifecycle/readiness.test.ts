@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
 import * as App from './support/app.ts';
@@ -12,19 +12,9 @@ import * as Http from './support/http.ts';
 // over, so the endpoints and proxies that have not heard of the shutdown yet lose nothing.
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
+const database = Database.provide();
 
 afterEach(App.killAll);
-
-afterAll(async () => {
-
-    await database?.drop();
-});
 
 
 it('fails readiness within 50 ms of SIGTERM, keeps liveness 200, serves new connections during the delay and refuses them after it', async () => {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
 import * as App from './support/app.ts';
@@ -8,19 +8,9 @@ import * as Checks from './support/checks.ts';
 import * as Http from './support/http.ts';
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
+const database = Database.provide();
 
 afterEach(App.killAll);
-
-afterAll(async () => {
-
-    await database?.drop();
-});
 
 
 it('runs the same shutdown on SIGINT as on SIGTERM', async () => {

@@ -66,12 +66,11 @@ export const counts = async function (db: Db.Db): Promise<{ items: number; keys:
 
 export const provide = function (env?: Record<string, string>): { readonly app: App; readonly databaseUrl: string } {
 
+    const database = Database.provide();
     const fixture = {} as { app: App; databaseUrl: string };
-    let database: Awaited<ReturnType<typeof Database.create>> | undefined;
 
     beforeAll(async () => {
 
-        database = await Database.create();
         fixture.databaseUrl = database.url;
         fixture.app = await start({ databaseUrl: database.url, ...(env ? { env } : {}) });
     });
@@ -79,7 +78,6 @@ export const provide = function (env?: Record<string, string>): { readonly app: 
     afterAll(async () => {
 
         await fixture.app?.stop();
-        await database?.drop();
     });
 
     return fixture;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 import { withDatabase } from './global-setup.ts';
 
@@ -33,4 +33,24 @@ export const create = async function (): Promise<{ url: string; drop: () => Prom
             await client.end();
         }
     };
+};
+
+
+// The calling file's database: created before its tests, dropped after them.
+
+export const provide = function (): { readonly url: string } {
+
+    const fixture = { url: '' };
+    let drop = async () => {};
+
+    beforeAll(async () => {
+
+        const database = await create();
+        fixture.url = database.url;
+        drop = database.drop;
+    });
+
+    afterAll(() => drop());
+
+    return fixture;
 };

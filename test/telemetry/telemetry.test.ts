@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 import { SpanKind } from '@opentelemetry/api';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
 
@@ -17,7 +17,7 @@ interface Span {
 }
 
 
-let database: Awaited<ReturnType<typeof Database.create>>;
+const database = Database.provide();
 
 const probe = async (env: Record<string, string> = {}) => {
 
@@ -28,17 +28,6 @@ const probe = async (env: Record<string, string> = {}) => {
 
     return JSON.parse(stdout) as { status: number; spans: Span[]; logs: Record<string, unknown>[] };
 };
-
-
-beforeAll(async () => {
-
-    database = await Database.create();
-});
-
-afterAll(async () => {
-
-    await database?.drop();
-});
 
 
 it('records a server span named by the route, with the database query as its descendant', async () => {

@@ -1,10 +1,17 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+import type pg from 'pg';
+
+import { freePort } from '../../../src/embedded-db.ts';
+
+
+export { freePort };
 
 
 // The service as the container runs it: `npm start`'s command line, read from package.json so there is
@@ -79,19 +86,6 @@ const internals = {
 export const root = internals.root;
 
 
-export const freePort = function (): Promise<number> {
-
-    return new Promise((resolve, reject) => {
-
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-        });
-    });
-};
 
 
 // The name the service's pool connections carry in pg_stat_activity (see src/db.ts).
@@ -243,4 +237,23 @@ export const killAll = async function (): Promise<void> {
     }
 
     await Promise.all(running.map(({ exited }) => exited));
+};
+
+
+// Resolves once a statement of this app waits on a row lock in Postgres: the request is in flight,
+// inside the database.
+
+export const waitForLockWait = async function (client: pg.Client, pid: number): Promise<void> {
+
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+        const { rows } = await client.query(`select count(*)::int as n from pg_stat_activity where starts_with(application_name, $1) and wait_event_type = 'Lock'`, [applicationName(pid)]);
+        if (rows[0].n > 0) {
+            return;
+        }
+
+        await sleep(20);
+    }
+
+    throw new Error('the request never waited on the row lock');
 };
