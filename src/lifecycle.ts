@@ -21,8 +21,10 @@ import * as Telemetry from './telemetry.ts';
 // started and ready. Nothing here crash-loops on a missing database.
 //
 // Stop, on SIGTERM or SIGINT, each phase bounded by its own budget:
-//   delay    readiness fails at once; the listener stays open and keep-alive works, while endpoints
-//            and proxies stop routing here (they learn it seconds later)
+//   delay    readiness fails at once; the listener stays open and every request is served, while
+//            endpoints and proxies stop routing here (they learn it seconds later); each response
+//            carries `Connection: close`, so clients pinned to this pod by keep-alive reconnect
+//            through the Service instead of being cut at the drain
 //   drain    the listener closes; idle sockets end; in-flight requests finish and their responses
 //            carry `Connection: close`; at the drain budget what is left is destroyed
 //   cleanup  jobs stop (the unit under way finishes), running queries are cancelled, the pool
@@ -101,7 +103,6 @@ export const run = async function (resources: Resources): Promise<void> {
     const shutdownCounts = internals.meter.createCounter('item_api.shutdown.events', { description: 'Requests and sockets seen by the shutdown, by kind' });
 
     const state = { started: false, shuttingDown: false, forced: [] as string[], jobs: [] as Job[] };
-    const tracker = Connections.track(server.listener);
     const startupAbort = new AbortController();
     let drainStartedAt = 0;
 
@@ -173,6 +174,7 @@ export const run = async function (resources: Resources): Promise<void> {
         beforeShutdown: async () => {
 
             const startedAt = Date.now();
+            tracker.endKeepAlive();
             await sleep(config.shutdown.delayMs);
             phase('delay', 'ok', startedAt, { inFlight: tracker.inFlight() });
             drainStartedAt = Date.now();
@@ -199,6 +201,10 @@ export const run = async function (resources: Resources): Promise<void> {
             log.error({ err }, message);
         }
     });
+
+    // After terminus: it wraps the request listeners already there and skips them for health paths,
+    // while this one must see every request, probes included.
+    const tracker = Connections.track(server.listener);
 
     // Cleanup shares one budget; each step gets a slice so that a hung job cannot starve the flush.
     const cleanup = async () => {

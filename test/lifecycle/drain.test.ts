@@ -16,7 +16,7 @@ afterEach(App.killAll);
 
 
 
-it('answers a request in flight at the signal with Connection: close, after the delay, and closes idle keep-alive sockets with a FIN', async () => {
+it('answers a request in flight at the signal with Connection: close, sends kept-alive clients away during the delay, and closes idle sockets with a FIN', async () => {
 
     const app = await App.start({ env: { DATABASE_URL: database.url, SHUTDOWN_DELAY_MS: '300', SHUTDOWN_DRAIN_TIMEOUT_MS: '3000' } });
     const run = await Scenarios.inFlightUpload(app);
@@ -24,9 +24,10 @@ it('answers a request in flight at the signal with Connection: close, after the 
     Checks.checkCompletedInFlight(run.outcome, 201);
     expect(JSON.parse(run.outcome.body)).toMatchObject({ name: 'sent across the signal', quantity: 3, version: 1 });
 
-    // During the delay the idle socket still works, and stays open
+    // During the delay a kept-alive socket still serves, and its response sends the client away:
+    // `Connection: close`, then a FIN, before the drain
     expect(run.reusedDuringDelay).toMatch(/^HTTP\/1\.1 200 /);
-    expect(run.reusedDuringDelay).toMatch(/\r\nconnection: keep-alive/i);
+    expect(run.reusedDuringDelay).toMatch(/\r\nconnection: close/i);
 
     const lines = Checks.checkPhaseOrder(app, run.exit);
     expect(run.exit.code).toBe(0);
@@ -37,7 +38,11 @@ it('answers a request in flight at the signal with Connection: close, after the 
     // The response was written in the drain, not in the delay
     expect(run.outcome.at).toBeGreaterThanOrEqual(Checks.phaseEnd(lines.delay));
 
-    // The idle socket: FIN from the server (not a reset) once the delay is over
+    expect(run.reused.error).toBeNull();
+    expect(run.reused.endedAt).not.toBeNull();
+    expect(run.reused.endedAt!).toBeLessThan(Checks.phaseEnd(lines.delay));
+
+    // The socket left idle: FIN from the server (not a reset) once the delay is over
     expect(run.idle.error).toBeNull();
     expect(run.idle.endedAt).not.toBeNull();
     expect(run.idle.endedAt!).toBeGreaterThanOrEqual(Checks.phaseEnd(lines.delay));

@@ -76,7 +76,7 @@ it('fails readiness within 50 ms of SIGTERM, keeps liveness 200, serves new conn
 
     expect(checkedAt).toBeLessThan(delayEnd);
     expect(fresh.status).toBe(200);
-    expect(fresh.headers.connection).toBe('keep-alive');
+    expect(fresh.headers.connection).toBe('close');                  // Served, and the client is sent back through the Service
     expect(freshLive.status).toBe(200);
     expect(freshReady.status).toBe(503);
     expect(JSON.parse(freshReady.body)).toEqual({ status: 'error', error: { status: 'shutting down' }, details: { status: 'shutting down' } });

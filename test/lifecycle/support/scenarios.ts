@@ -11,30 +11,34 @@ import * as Http from './http.ts';
 export interface InFlightUpload {
     readonly signalledAt: number;
     readonly outcome: Http.Outcome;
-    readonly idle: Http.IdleSocket;
-    readonly reusedDuringDelay: string | null;      // Response head of a request on the idle socket during the delay
+    readonly idle: Http.IdleSocket;                 // Kept alive and left idle throughout
+    readonly reused: Http.IdleSocket;               // Kept alive, used again during the delay
+    readonly reusedDuringDelay: string | null;      // Response head of that request
     readonly exit: Exit;
 }
 
 
-// A client with an idle keep-alive socket, another one half-way through a POST /items body; SIGTERM;
-// the idle socket is used again during the delay; the body is finished once the delay is over, so the
+// Two clients with idle keep-alive sockets, another one half-way through a POST /items body; SIGTERM;
+// one idle socket is used again during the delay; the body is finished once the delay is over, so the
 // response is written during the drain.
 export const inFlightUpload = async function (app: App): Promise<InFlightUpload> {
 
     const idle = await Http.idleSocket(app.port);
     await idle.get('/health/live');
+    const reused = await Http.idleSocket(app.port);
+    await reused.get('/health/live');
 
     const upload = await Http.slowUpload(app.port, '/items', { name: 'sent across the signal', quantity: 3 });
     await sleep(150);                               // The server has the headers: the request is in flight
 
     const signalledAt = app.signal('SIGTERM');
-    const reusedDuringDelay = await idle.get('/health/live').catch(() => null);
+    const reusedDuringDelay = await reused.get('/health/live').catch(() => null);
     await app.waitForPhase('delay').catch(() => null);
 
     upload.finish();
     const outcome = await upload.outcome;
     const exit = await app.exited;
     await idle.closed;
-    return { signalledAt, outcome, idle, reusedDuringDelay, exit };
+    await reused.closed;
+    return { signalledAt, outcome, idle, reused, reusedDuringDelay, exit };
 };
