@@ -1,0 +1,331 @@
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+
+// Open-loop load: requests leave on a wall-clock schedule whatever the earlier ones are doing, so a
+// stall shows up as latency and failures instead of quietly lowering the rate. Latency is counted
+// from the scheduled time. There are no retries: the first attempt's outcome is what is counted.
+//
+// Every write the service acknowledges is remembered: the id of each 201 and the version of each
+// 200 to a PATCH. Each create carries its own Idempotency-Key, also written into the item's name, so
+// a duplicate create is visible in the table. PATCH only touches items this generator created and
+// is not already patching, so a 412 means something went wrong, not that two clients raced.
+
+export type Path = 'service' | 'ingress';
+export type Op = 'get' | 'list' | 'post' | 'patch';
+export type Kind = 'ok' | 'conflict' | 'client' | '5xx' | 'refused' | 'reset' | 'timeout' | 'other';
+
+export const failureKinds: readonly Kind[] = ['refused', 'reset', '5xx', 'timeout', 'client', 'other'];
+
+
+export interface Sample {
+    readonly at: number;                    // Scheduled send time
+    readonly path: Path;
+    readonly op: Op;
+    readonly kind: Kind;
+    readonly latencyMs: number;
+    readonly status: number;
+    readonly detail: string;                // Error code or the ingress's upstream error, for failures
+    readonly inFlightLost: boolean;         // Sent on an established connection that was then cut
+}
+
+
+export interface Target {
+    readonly host: string;
+    readonly port: number;
+}
+
+
+export interface LoadOptions {
+    readonly rate: number;
+    readonly timeoutMs: number;
+    readonly maxDurationMs: number;
+    readonly service: Target;
+    readonly ingress: Target;
+    readonly clients: number;               // Keep-alive agents per path, like as many client pods
+    readonly maxSocketsPerClient: number;
+    readonly mix: Readonly<Record<Op, number>>;
+    readonly runId: string;
+    readonly wasRefused: (localAddress: string, localPort: number) => boolean;
+    readonly describe: (localAddress: string, localPort: number) => string;
+}
+
+
+export interface LoadResult {
+    readonly startedAt: number;
+    readonly stoppedAt: number;
+    readonly samples: Sample[];
+    readonly acknowledged: Map<string, { version: number; key: string }>;
+    readonly keyPrefix: string;
+    readonly creates: number;
+}
+
+
+export interface Load {
+    stop(): Promise<LoadResult>;
+}
+
+
+interface Owned {
+    id: string;
+    version: number;
+    busy: boolean;
+}
+
+
+interface Response {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+
+interface Failure {
+    kind: Kind;
+    detail: string;
+    inFlightLost: boolean;
+}
+
+
+const internals = {
+    resetCodes: new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']),
+
+    pick<T>(items: readonly T[]): T | undefined {
+
+        return items[Math.floor(Math.random() * items.length)];
+    },
+
+    choose(mix: Readonly<Record<Op, number>>): Op {
+
+        const total = Object.values(mix).reduce((sum, weight) => sum + weight, 0);
+        let roll = Math.random() * total;
+        for (const [op, weight] of Object.entries(mix) as [Op, number][]) {
+            roll -= weight;
+            if (roll < 0) {
+                return op;
+            }
+        }
+
+        return 'get';
+    }
+};
+
+
+export const start = function (options: LoadOptions): Load {
+
+    const agents: Record<Path, http.Agent[]> = { service: [], ingress: [] };
+    for (const path of ['service', 'ingress'] as const) {
+        for (let i = 0; i < options.clients; ++i) {
+            agents[path].push(new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerClient, scheduling: 'lifo' }));
+        }
+    }
+
+    const keyPrefix = `rollout-${options.runId}`;
+    const samples: Sample[] = [];
+    const acknowledged = new Map<string, { version: number; key: string }>();
+    const ids: string[] = [];
+    const owned: Owned[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const localPorts = new WeakMap<object, { address: string; port: number }>();
+    const startedAt = performance.now();
+    let creates = 0;
+    let scheduled = 0;
+    let stopping = false;
+    let stoppedAt = 0;
+
+    const send = (path: Path, method: string, url: string, headers: http.OutgoingHttpHeaders, body?: string) => new Promise<Response | Failure>((resolve) => {
+
+        const target = options[path];
+        let timedOut = false;
+        let written = false;
+        let connection: { address: string; port: number } | undefined;
+        let reused = false;
+
+        const req = http.request({ agent: internals.pick(agents[path]), host: target.host, port: target.port, method, path: url, headers }, (res) => {
+
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.once('end', () => {
+
+                clearTimeout(timer);
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() });
+            });
+        });
+
+        const timer = setTimeout(() => {
+
+            timedOut = true;
+            req.destroy(new Error('request timeout'));
+        }, options.timeoutMs);
+
+        req.once('socket', (socket) => {
+
+            connection = localPorts.get(socket);
+            reused = Boolean(connection);
+            if (!connection) {
+                socket.once('connect', () => {
+
+                    connection = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+                    localPorts.set(socket, connection);
+                });
+            }
+        });
+
+        req.once('finish', () => {
+
+            written = true;
+        });
+
+        req.once('error', (err: NodeJS.ErrnoException) => {
+
+            clearTimeout(timer);
+            const code = err.code ?? err.message;
+            if (timedOut) {
+                resolve({ kind: 'timeout', detail: written ? 'no response' : 'not sent', inFlightLost: false });
+            }
+            else if (code === 'ECONNREFUSED' || (path === 'service' && connection && options.wasRefused(connection.address, connection.port))) {
+                resolve({ kind: 'refused', detail: code === 'ECONNREFUSED' ? code : 'kube-proxy: backend refused', inFlightLost: false });
+            }
+            else if (internals.resetCodes.has(code)) {
+                const via = path === 'service' && connection ? `, ${options.describe(connection.address, connection.port)}` : '';
+                resolve({ kind: 'reset', detail: `${code}${reused ? ' on a reused connection' : ''}${written ? ' after the request was sent' : ''}${via}`, inFlightLost: written });
+            }
+            else {
+                resolve({ kind: 'other', detail: code, inFlightLost: false });
+            }
+        });
+
+        req.end(body);
+    });
+
+    const forget = (item: Owned) => {
+
+        const index = owned.indexOf(item);
+        if (index >= 0) {
+            owned.splice(index, 1);
+        }
+    };
+
+    const dispatch = (at: number, index: number) => {
+
+        const path: Path = index % 2 ? 'ingress' : 'service';
+        let op = internals.choose(options.mix);
+        let target: Owned | undefined;
+        if (op === 'patch') {
+            for (let attempt = 0; attempt < 8 && !target; ++attempt) {
+                const candidate = internals.pick(owned);
+                target = candidate?.busy ? undefined : candidate;
+            }
+
+            op = target ? 'patch' : 'list';
+        }
+
+        if (op === 'get' && !ids.length) {
+            op = 'list';
+        }
+
+        let request: Promise<Response | Failure>;
+        let key = '';
+        if (op === 'post') {
+            key = `${keyPrefix}-${++creates}`;
+            const body = JSON.stringify({ name: key, quantity: index % 1000 });
+            request = send(path, 'POST', '/items', { 'content-type': 'application/json', 'idempotency-key': key }, body);
+        }
+        else if (op === 'patch') {
+            target!.busy = true;
+            const body = JSON.stringify({ quantity: index % 1000 });
+            request = send(path, 'PATCH', `/items/${target!.id}`, { 'content-type': 'application/json', 'if-match': `"${target!.version}"` }, body);
+        }
+        else if (op === 'get') {
+            request = send(path, 'GET', `/items/${internals.pick(ids)}`, {});
+        }
+        else {
+            request = send(path, 'GET', '/items?limit=20', {});
+        }
+
+        const settled = request.then((outcome) => {
+
+            const latencyMs = performance.now() - at;
+            if ('kind' in outcome) {
+                if (target) {
+                    forget(target);                                 // Applied or not: the version is unknown now
+                }
+
+                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost });
+                return;
+            }
+
+            const { status } = outcome;
+            let kind: Kind = status >= 500 ? '5xx' : status >= 400 ? 'client' : 'ok';
+            let detail = '';
+            if (status >= 400) {
+                const upstream = outcome.headers['x-upstream'] ? `, ${outcome.headers['x-upstream']}` : '';
+                detail = `${outcome.headers['x-ingress-error'] ?? outcome.body.slice(0, 120)}${upstream}`;
+            }
+
+            if (op === 'post' && (status === 201 || outcome.headers['idempotent-replayed'] === 'true')) {
+                const item = JSON.parse(outcome.body) as { id: string; version: number };
+                acknowledged.set(item.id, { version: item.version, key });
+                ids.push(item.id);
+                owned.push({ id: item.id, version: item.version, busy: false });
+            }
+
+            if (op === 'patch') {
+                if (status === 200) {
+                    const item = JSON.parse(outcome.body) as { id: string; version: number };
+                    const previous = acknowledged.get(item.id)!;
+                    acknowledged.set(item.id, { ...previous, version: Math.max(previous.version, item.version) });
+                    target!.version = item.version;
+                    target!.busy = false;
+                }
+                else {
+                    kind = status === 412 ? 'conflict' : kind;
+                    forget(target!);
+                }
+            }
+
+            const upstreamCut = status === 502 && /ECONNRESET|socket hang up|EPIPE/.test(detail);
+            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut });
+        });
+
+        inFlight.add(settled);
+        void settled.finally(() => inFlight.delete(settled));
+    };
+
+    // Wakes every millisecond or so and sends whatever the schedule says is due.
+    let timer: NodeJS.Timeout | undefined;
+    const tick = () => {
+
+        const elapsed = performance.now() - startedAt;
+        if (stopping || elapsed > options.maxDurationMs) {
+            stopping = true;
+            stoppedAt ||= performance.now();
+            return;
+        }
+
+        const due = Math.floor(elapsed * options.rate / 1000);
+        while (scheduled < due) {
+            dispatch(startedAt + scheduled * 1000 / options.rate, scheduled);
+            ++scheduled;
+        }
+
+        timer = setTimeout(tick, 1);
+    };
+
+    tick();
+
+    return {
+        async stop() {
+
+            stopping = true;
+            stoppedAt ||= performance.now();
+            clearTimeout(timer);
+            await Promise.all(inFlight);
+            for (const agent of [...agents.service, ...agents.ingress]) {
+                agent.destroy();
+            }
+
+            return { startedAt, stoppedAt, samples, acknowledged, keyPrefix, creates };
+        }
+    };
+};
