@@ -10,7 +10,7 @@ import * as Telemetry from '../../src/telemetry.ts';
 
 
 const exporter = new InMemorySpanExporter();
-Telemetry.start({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+await Telemetry.start({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
 
 const Config = await import('../../src/config.ts');
 const Db = await import('../../src/db.ts');
