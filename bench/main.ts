@@ -176,7 +176,7 @@ const main = async function (): Promise<number> {
     const options = internals.options();
     const sink = await OtlpSink.start();
     try {
-        const known = Variants.all(internals.root, { otlpEndpoint: sink.url });
+        const known = Variants.all({ otlpEndpoint: sink.url });
         const unknown = options.only?.filter((name) => !known.some((variant) => variant.name === name)) ?? [];
         if (unknown.length || !(options.items > 0) || !(options.connections > 0) || !(options.durationSeconds > 0) || !(options.rounds >= 1)) {
             console.error(`usage: npm run bench -- [--quick] [--no-pin] [--connections 50] [--warmup 3] [--duration 10] [--rounds 1] [--items 1000] [--only ${known.map((variant) => variant.name).join(',')}]`);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import * as Command from '../test/support/command.ts';
 
 
 // What is measured. Every variant reads the same rows from the same database with the same pool
@@ -30,24 +30,12 @@ const internals = {
         return { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/v1/traces`, OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' };
     },
 
-    // The service runs with the command it is deployed with, read from package.json so the two never drift.
-    startCommand(root: URL): string[] {
-
-        const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: { start: string } };
-        const [program, ...args] = pkg.scripts.start.trim().split(/\s+/);
-        if (program !== 'node') {
-            throw new Error(`scripts.start does not start with node: ${pkg.scripts.start}`);
-        }
-
-        return [process.execPath, ...args];
-    },
-
-    service(root: URL, name: string, description: string, env: Record<string, string>): Variant {
+    service(name: string, description: string, env: Record<string, string>): Variant {
 
         return {
             name,
             description,
-            argv: internals.startCommand(root),
+            argv: Command.argv(),
             readyPath: '/health/ready',
             baseline: false,
             exportsTraces: env.OTEL_TRACES_EXPORTER === 'otlp',
@@ -75,14 +63,14 @@ const internals = {
 };
 
 
-export const all = function (root: URL, options: { otlpEndpoint: string }): Variant[] {
+export const all = function (options: { otlpEndpoint: string }): Variant[] {
 
     return [
         internals.bare('bare', 'node:http + pg Pool, one query', 'pg'),
         internals.bare('bare-knex', 'node:http + the service\'s knex store', 'knex'),
-        internals.service(root, 'service-info', 'service, LOG_LEVEL=info, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }),
-        internals.service(root, 'service-warn', 'service, LOG_LEVEL=warn, OTel off', { LOG_LEVEL: 'warn', ...internals.otelOff }),
-        internals.service(root, 'service-info-otel', 'service, LOG_LEVEL=info, OTel on, no exporter', { LOG_LEVEL: 'info', ...internals.otelNoExport }),
-        internals.service(root, 'service-info-otlp', 'service, LOG_LEVEL=info, OTel on, OTLP export to a local sink', { LOG_LEVEL: 'info', ...internals.otelExport(options.otlpEndpoint) })
+        internals.service('service-info', 'service, LOG_LEVEL=info, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }),
+        internals.service('service-warn', 'service, LOG_LEVEL=warn, OTel off', { LOG_LEVEL: 'warn', ...internals.otelOff }),
+        internals.service('service-info-otel', 'service, LOG_LEVEL=info, OTel on, no exporter', { LOG_LEVEL: 'info', ...internals.otelNoExport }),
+        internals.service('service-info-otlp', 'service, LOG_LEVEL=info, OTel on, OTLP export to a local sink', { LOG_LEVEL: 'info', ...internals.otelExport(options.otlpEndpoint) })
     ];
 };

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import * as Command from '../support/command.ts';
 import * as Database from './database.ts';
 import * as Deployment from './deployment.ts';
 import * as Endpoints from './endpoints.ts';
@@ -171,21 +172,11 @@ const internals = {
         };
     },
 
-    // The container's command is package.json's start script: one source for both.
-    async command(script: string, preload?: string): Promise<string[]> {
+    // The container's command (package.json's start script), with an extra --import to try a change out.
+    command(script: string, preload?: string): string[] {
 
-        const pkg = JSON.parse(await readFile(join(internals.root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-        const line = pkg.scripts[script];
-        if (!line || /[|&;$`<>]/.test(line)) {
-            throw new Error(`package.json scripts.${script} must be a plain command line (got ${JSON.stringify(line)})`);
-        }
-
-        const [executable, ...args] = line.trim().split(/\s+/);
-        if (executable !== 'node') {
-            throw new Error(`package.json scripts.${script} must start with node (got ${executable})`);
-        }
-
-        return [process.execPath, ...(preload ? ['--import', preload] : []), ...args];
+        const [node, ...args] = Command.argv(script);
+        return [node, ...(preload ? ['--import', preload] : []), ...args];
     },
 
     // Whole-machine CPU from /proc/stat, to tell a saturated machine from a misbehaving service.
@@ -219,8 +210,8 @@ const internals = {
         await mkdir(dir, { recursive: true });
         await writeFile(join(dir, 'deployment.yaml'), source.yaml);
 
-        const url = await Database.prepare({ server: database, name: `item_api_rollout_${scenario.key.toLowerCase()}`, migrate: { argv: await internals.command('migrate'), cwd: internals.root } });
-        const argv = await internals.command('start', scenario.preload);
+        const url = await Database.prepare({ server: database, name: `item_api_rollout_${scenario.key.toLowerCase()}`, migrate: { argv: internals.command('migrate'), cwd: internals.root } });
+        const argv = internals.command('start', scenario.preload);
         const net = 40 + index;                                 // Each scenario on its own 127.0.N.0/24
         const endpoints = Endpoints.controller();
         const proxyView = endpoints.view({ delayMs: settings.propagationMs, jitterMs: settings.jitterMs });

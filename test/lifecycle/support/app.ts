@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import type pg from 'pg';
 
 import { freePort } from '../../../src/embedded-db.ts';
+import * as Command from '../../support/command.ts';
 
 
 export { freePort };
@@ -67,19 +66,7 @@ const internals = {
         SHUTDOWN_DRAIN_TIMEOUT_MS: '1000',
         SHUTDOWN_CLEANUP_TIMEOUT_MS: '1500',
         DB_START_RETRY_MAX_MS: '500'
-    } as Record<string, string>,
-
-    command(): [string, string[]] {
-
-        const pkg = JSON.parse(readFileSync(join(internals.root, 'package.json'), 'utf8')) as { scripts: { start: string } };
-        const [command, ...args] = pkg.scripts.start.split(' ');
-        if (!command) {
-            throw new Error('package.json has no start script');
-        }
-
-        // The same node that runs the tests: `node` on PATH may be another version.
-        return [command === 'node' ? process.execPath : command, args];
-    }
+    } as Record<string, string>
 };
 
 
@@ -105,7 +92,7 @@ export const start = async function (options: StartOptions = {}): Promise<App> {
         }
     }
 
-    const [command, args] = internals.command();
+    const [command, ...args] = Command.argv();
     const preload = (options.preload ?? []).flatMap((file) => ['--import', file]);
     const spawnedAt = Date.now();
     const child = spawn(command, [...preload, ...args], { cwd: internals.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
