@@ -32,6 +32,7 @@ export const inFlightUpload = async function (app: App): Promise<InFlightUpload>
     await sleep(150);                               // The server has the headers: the request is in flight
 
     const signalledAt = app.signal('SIGTERM');
+    await app.waitForPhase('signal').catch(() => null);      // Delivered and handled: the request below is in the delay
     const reusedDuringDelay = await reused.get('/health/live').catch(() => null);
     await app.waitForPhase('delay').catch(() => null);
 
