@@ -4,13 +4,9 @@
 # from skaffold's module source. Everything lands in a cache dir keyed by version, so
 # a second run only checks that the files are there.
 set -euo pipefail
+# shellcheck source=versions.sh
+source "$(dirname "$0")/versions.sh"
 
-HELM3_VERSION=v3.21.4
-HELM4_VERSION=v4.3.1
-KUBECTL_VALIDATE_VERSION=v0.0.4
-# skaffold itself has replace directives (not go-installable); only its schemas are used.
-SKAFFOLD_MODULE_VERSION=v2.16.1
-SKAFFOLD_SCHEMA_VERSION=v4beta13
 # kubectl-validate embeds OpenAPI schemas only up to Kubernetes 1.30 and would fetch
 # newer ones from the network; these releases' published specs (api/openapi-spec/v3
 # in the kubernetes module source) are extracted instead. 1.30 uses the embedded one.
