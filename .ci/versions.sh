@@ -10,3 +10,6 @@ SKAFFOLD_SCHEMA_VERSION=v4beta13
 # The local cluster: every component built from module source at these versions.
 KUBERNETES_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
+# Cluster DNS for the local cluster (the kubernetes plugin, run on the host like the other
+# components): no image can be pulled, and pods resolve Services by name as on kind.
+COREDNS_VERSION=v1.15.0
