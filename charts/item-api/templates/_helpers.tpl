@@ -88,11 +88,6 @@ and for signal delivery.
 {{- end }}
 {{- end }}
 
-{{/* True when the cluster runs the native preStop sleep action (beta, on by default, from 1.30). */}}
-{{- define "item-api.supportsPreStopSleep" -}}
-{{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version }}true{{ end }}
-{{- end }}
-
 {{- define "item-api.replicasAboveOne" -}}
 {{- $n := ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled }}
 {{- if gt (int $n) 1 }}true{{ end }}
