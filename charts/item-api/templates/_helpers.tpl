@@ -93,7 +93,9 @@ and for signal delivery.
 {{- if gt (int $n) 1 }}true{{ end }}
 {{- end }}
 
+{{/* Pod-level settings shared by every pod the chart renders; refuses non-restricted values first. */}}
 {{- define "item-api.podSecurity" -}}
+{{- include "item-api.assertRestricted" . }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
