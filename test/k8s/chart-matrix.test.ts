@@ -118,6 +118,7 @@ describe('schemas used for validation', () => {
                 const file = apiVersion.includes('/') ? join('apis', `${apiVersion}.json`) : join('api', `${apiVersion}.json`);
                 return !existsSync(join(tools.k8sOpenApiDir, kubeVersion, file));
             });
+        expect(used).toContain('gateway.networking.k8s.io/v1');
         expect(used.size).toBeGreaterThan(5);
         expect(missing).toEqual([]);
     });
