@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs the pinned tools the chart checks need (helm 3, helm 4, kubectl-validate)
-# from the Go module proxy, and extracts the JSON schema of skaffold.yaml's apiVersion
-# from skaffold's module source. Everything lands in a cache dir keyed by version, so
-# a second run only checks that the files are there.
+# from the Go module proxy, and extracts from module sources the JSON schema of
+# skaffold.yaml's apiVersion, the OpenAPI schemas of each Kubernetes release the chart is
+# checked against, and the Gateway API CRDs. Everything lands in a cache dir keyed by
+# version, so a second run only checks that the files are there.
 set -euo pipefail
 # shellcheck source=versions.sh
 source "$(dirname "$0")/versions.sh"
 
 # kubectl-validate embeds OpenAPI schemas only up to Kubernetes 1.30 and would fetch
-# newer ones from the network; these releases' published specs (api/openapi-spec/v3
-# in the kubernetes module source) are extracted instead. 1.30 uses the embedded one.
-K8S_OPENAPI_RELEASES="v1.31.14 v1.32.13 v1.33.13 v1.34.4"
+# newer ones from the network; the published specs (api/openapi-spec/v3 in the
+# kubernetes module source) of K8S_OPENAPI_RELEASES (versions.sh) are extracted instead.
 
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/item-api"
 BIN_DIR="$CACHE_DIR/go-bin"
@@ -80,6 +80,20 @@ for release in $K8S_OPENAPI_RELEASES; do
   mv "$tmp" "$out"
 done
 
+# The standard-channel HTTPRoute CRD, with its CEL validation rules, for --local-crds.
+# Only the CRD: the directory also holds a ValidatingAdmissionPolicy, which is no CRD.
+gateway_crds="$SCHEMA_DIR/gateway-api/$GATEWAY_API_VERSION"
+if [[ ! -f "$gateway_crds/.release" ]]; then
+  echo "k8s-tools: extracting Gateway API $GATEWAY_API_VERSION CRDs" >&2
+  dir=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+  tmp=$(mktemp -d "$SCHEMA_DIR/.gateway-api.XXXXXX")
+  cp "$dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" "$tmp/"
+  touch "$tmp/.release"
+  rm -rf "$gateway_crds"
+  mkdir -p "$(dirname "$gateway_crds")"
+  mv "$tmp" "$gateway_crds"
+fi
+
 cat >"$ENV_FILE.partial" <<ENV
 HELM3=$BIN_DIR/helm3-$HELM3_VERSION
 HELM4=$BIN_DIR/helm4-$HELM4_VERSION
@@ -87,12 +101,15 @@ KUBECTL_VALIDATE=$BIN_DIR/kubectl-validate-$KUBECTL_VALIDATE_VERSION
 SKAFFOLD_SCHEMA=$skaffold_schema
 SKAFFOLD_SCHEMA_VERSION=$SKAFFOLD_SCHEMA_VERSION
 K8S_OPENAPI_DIR=$SCHEMA_DIR/k8s-openapi
+GATEWAY_API_CRDS=$gateway_crds
+GATEWAY_API_VERSION=$GATEWAY_API_VERSION
 ENV
 mv "$ENV_FILE.partial" "$ENV_FILE"
 
 echo "helm3 $("$BIN_DIR/helm3-$HELM3_VERSION" version --short)"
 echo "helm4 $("$BIN_DIR/helm4-$HELM4_VERSION" version --short)"
 echo "kubectl-validate $KUBECTL_VALIDATE_VERSION"
-echo "kubernetes OpenAPI: 1.30 embedded in kubectl-validate; $K8S_OPENAPI_RELEASES extracted"
+echo "kubernetes OpenAPI: $K8S_OPENAPI_RELEASES extracted"
+echo "gateway-api CRDs: $GATEWAY_API_VERSION standard channel"
 echo "skaffold schema skaffold/$SKAFFOLD_SCHEMA_VERSION (from skaffold $SKAFFOLD_MODULE_VERSION)"
 echo "tool paths: $ENV_FILE"

@@ -13,3 +13,8 @@ ETCD_VERSION=v3.6.16
 # Cluster DNS for the local cluster (the kubernetes plugin, run on the host like the other
 # components): no image can be pulled, and pods resolve Services by name as on kind.
 COREDNS_VERSION=v1.15.0
+# Kubernetes releases whose published OpenAPI schemas the chart is validated against: the
+# supported ones (1.35-1.37) and 1.34, the floor managed providers still run.
+K8S_OPENAPI_RELEASES="v1.34.4 v1.35.4 v1.36.3 v1.37.2"
+# Gateway API release whose standard-channel CRDs validate the chart's HTTPRoute.
+GATEWAY_API_VERSION=v1.6.3

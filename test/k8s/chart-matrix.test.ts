@@ -1,19 +1,21 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { findGracePeriodProblems, findHookOrderingProblems, findProbeProblems, findSecurityProblems } from './checks.ts';
 import { find, helmLint, helmTemplate, kubeVersions, repoRoot } from './render.ts';
 import type { Manifest } from './render.ts';
-import { loadTools, mapLimit, run } from './tools.ts';
+import { loadTools, mapLimit } from './tools.ts';
 import type { RunResult } from './tools.ts';
+import { kubectlValidate, repoCrdDir } from './validate.ts';
+import type { Validation } from './validate.ts';
 import { valueSets } from './value-sets.ts';
 
 const tools = loadTools();
 const helms = { helm3: tools.helm3, helm4: tools.helm4 } as const;
 type HelmName = keyof typeof helms;
 const setNames = Object.keys(valueSets);
-const crdDir = join(import.meta.dirname, 'crds');
 
 interface Cell {
     helm: HelmName;
@@ -30,17 +32,8 @@ const cells: Cell[] = Object.keys(helms).flatMap((helm) =>
     kubeVersions.flatMap((kubeVersion) => setNames.map((set) => ({ helm: helm as HelmName, kubeVersion, set }))));
 const key = (c: Cell): string => `${c.helm}/${c.kubeVersion}/${c.set}`;
 const results = new Map<string, CellResult>();
-const validations = new Map<string, RunResult>();
+const validations = new Map<string, Validation>();
 const outDir = mkdtempSync(join(tmpdir(), 'item-api-rendered-'));
-
-/** kubectl-validate embeds 1.30; newer versions come from the extracted release specs. */
-function validateArgs(kubeVersion: string, dir: string): string[] {
-    const args = [dir, '--local-crds', crdDir, '--output', 'json'];
-    if (kubeVersion === '1.30') return [...args, '--version', '1.30'];
-    // Local schemas take precedence over the embedded 1.30 ones, type by type; the
-    // group-version test below makes sure nothing rendered relies on the 1.30 fallback.
-    return [...args, '--version', '1.30', '--local-schemas', join(tools.k8sOpenApiDir, kubeVersion)];
-}
 
 beforeAll(async () => {
     await mapLimit(cells, 4, async (cell) => {
@@ -59,7 +52,7 @@ beforeAll(async () => {
     await mapLimit(dirs, 2, async ({ helm, v }) => {
         const dir = join(outDir, helm, v);
         copyFileSync(join(repoRoot, 'k8s', 'dev-postgres.yaml'), join(dir, 'dev-postgres.yaml'));
-        validations.set(`${helm}/${v}`, await run(tools.kubectlValidate, validateArgs(v, dir)));
+        validations.set(`${helm}/${v}`, await kubectlValidate(tools, v, dir));
     });
 });
 
@@ -73,14 +66,11 @@ describe.each(Object.keys(helms))('%s', (helm) => {
         });
 
         it('passes kubectl-validate for every rendered manifest and the dev Postgres', () => {
-            const result = validations.get(`${helm}/${kubeVersion}`);
-            expect(result, 'validation did not run').toBeDefined();
-            const report = JSON.parse(result?.stdout || '{}') as Record<string, { status: string; message?: string }[]>;
-            const failures = Object.entries(report).flatMap(([file, docs]) =>
-                docs.filter((d) => d.status !== 'Success').map((d) => `${file}: ${d.message ?? JSON.stringify(d)}`));
-            expect(failures).toEqual([]);
-            expect(Object.keys(report)).toHaveLength(setNames.length + 1);
-            expect(result?.code, result?.stderr).toBe(0);
+            const validation = validations.get(`${helm}/${kubeVersion}`);
+            expect(validation, 'validation did not run').toBeDefined();
+            expect(validation?.failures).toEqual([]);
+            expect(Object.keys(validation?.report ?? {})).toHaveLength(setNames.length + 1);
+            expect(validation?.run.code, validation?.run.stderr).toBe(0);
         });
 
         it.each(setNames)('keeps probes, grace period, hardening and hook order right for %s', (set) => {
@@ -97,20 +87,38 @@ describe.each(Object.keys(helms))('%s', (helm) => {
     });
 });
 
+/** group/version pairs the local CRDs serve, read from the CRD files themselves. */
+function crdApiVersions(): Set<string> {
+    const served = new Set<string>();
+    for (const dir of [repoCrdDir, tools.gatewayApiCrds]) {
+        for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
+            for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+                const crd = doc.toJS() as { kind?: string; spec?: { group: string; versions: { name: string; served: boolean }[] } };
+                if (crd.kind !== 'CustomResourceDefinition' || !crd.spec) continue;
+                for (const v of crd.spec.versions.filter((x) => x.served)) served.add(`${crd.spec.group}/${v.name}`);
+            }
+        }
+    }
+    return served;
+}
+
 describe('schemas used for validation', () => {
-    // A group-version missing from the target release would otherwise be validated
-    // against the 1.30 schema kubectl-validate embeds.
-    it.each(kubeVersions.filter((v) => v !== '1.30'))('cover every rendered apiVersion on %s', (kubeVersion) => {
+    // A group-version missing from the target release's schemas and from the CRDs would
+    // otherwise be validated against the 1.30 schema kubectl-validate embeds.
+    it.each([...kubeVersions])('cover every rendered apiVersion on %s', (kubeVersion) => {
+        const fromCrds = crdApiVersions();
+        expect([...fromCrds]).toContain('gateway.networking.k8s.io/v1');
         const used = new Set<string>();
         for (const [k, r] of results) {
             if (k.includes(`/${kubeVersion}/`)) r.manifests.forEach((m) => used.add(m.apiVersion));
         }
         const missing = [...used]
-            .filter((apiVersion) => !apiVersion.endsWith('monitoring.coreos.com/v1'))
+            .filter((apiVersion) => !fromCrds.has(apiVersion))
             .filter((apiVersion) => {
                 const file = apiVersion.includes('/') ? join('apis', `${apiVersion}.json`) : join('api', `${apiVersion}.json`);
                 return !existsSync(join(tools.k8sOpenApiDir, kubeVersion, file));
             });
+        expect(used).toContain('gateway.networking.k8s.io/v1');
         expect(used.size).toBeGreaterThan(5);
         expect(missing).toEqual([]);
     });

@@ -7,7 +7,9 @@ import type { RunResult } from './tools.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const chartDir = join(repoRoot, 'charts', 'item-api');
-export const kubeVersions = ['1.30', '1.31', '1.32', '1.33', '1.34'] as const;
+/** 1.35-1.37 are supported upstream; 1.34 is the floor managed providers still run. */
+export const kubeVersions = ['1.34', '1.35', '1.36', '1.37'] as const;
+export const newestKubeVersion = '1.37';
 export const releaseName = 'item-api';
 
 /** A rendered Kubernetes object; only the fields the checks read are typed. */
@@ -39,7 +41,7 @@ export function parseManifests(text: string): Manifest[] {
         .filter((doc): doc is Manifest => doc !== null && typeof doc === 'object');
 }
 
-export async function helmTemplate(helm: string, values: object, kubeVersion = '1.34'): Promise<Rendered> {
+export async function helmTemplate(helm: string, values: object, kubeVersion: string = newestKubeVersion): Promise<Rendered> {
     const result = await run(helm, [
         'template', releaseName, chartDir,
         '--kube-version', kubeVersion,

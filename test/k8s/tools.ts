@@ -13,6 +13,8 @@ export interface K8sTools {
     skaffoldSchema: string;
     skaffoldSchemaVersion: string;
     k8sOpenApiDir: string;
+    gatewayApiCrds: string;
+    gatewayApiVersion: string;
 }
 
 /** Paths written by .ci/k8s-tools.sh; environment variables of the same name win. */
@@ -38,8 +40,10 @@ export function loadTools(): K8sTools {
         skaffoldSchema: get('SKAFFOLD_SCHEMA'),
         skaffoldSchemaVersion: get('SKAFFOLD_SCHEMA_VERSION'),
         k8sOpenApiDir: get('K8S_OPENAPI_DIR'),
+        gatewayApiCrds: get('GATEWAY_API_CRDS'),
+        gatewayApiVersion: get('GATEWAY_API_VERSION'),
     };
-    for (const path of [tools.helm3, tools.helm4, tools.kubectlValidate, tools.skaffoldSchema, tools.k8sOpenApiDir]) {
+    for (const path of [tools.helm3, tools.helm4, tools.kubectlValidate, tools.skaffoldSchema, tools.k8sOpenApiDir, tools.gatewayApiCrds]) {
         if (!existsSync(path)) throw new Error(`${path} is missing: run .ci/k8s-tools.sh`);
     }
     return tools;

@@ -5,17 +5,25 @@ export const valueSets: Record<string, object> = {
         replicaCount: 3,
         preStopSleepSeconds: 5,
         database: { url: 'postgres://app:secret@db.example:5432/items' },
+        // No controller-specific annotations: the Ingress must work with any controller.
         ingress: {
             enabled: true,
-            className: 'nginx',
-            annotations: { 'nginx.ingress.kubernetes.io/proxy-read-timeout': '60' },
+            className: 'example',
             hosts: [{ host: 'items.example.com', paths: [{ path: '/', pathType: 'Prefix' }] }],
             tls: [{ secretName: 'items-tls', hosts: ['items.example.com'] }],
+        },
+        httpRoute: {
+            enabled: true,
+            annotations: { 'example.com/owner': 'items' },
+            parentRefs: [{ name: 'eg', namespace: 'envoy-gateway-system', sectionName: 'https' }],
+            hostnames: ['items.example.com'],
+            matches: [{ path: { type: 'PathPrefix', value: '/items' } }, { path: { type: 'Exact', value: '/openapi.json' } }],
+            timeouts: { request: '30s', backendRequest: '15s' },
         },
         autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 8, targetCPUUtilizationPercentage: 60 },
         networkPolicy: {
             enabled: true,
-            httpFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
+            httpFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'envoy-gateway-system' } } }],
             metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
         },
         metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },
@@ -29,6 +37,9 @@ export const valueSets: Record<string, object> = {
             labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'item-api' } },
         }],
         serviceAccount: { name: 'item-api' },
+    },
+    'http-route': {
+        httpRoute: { enabled: true, parentRefs: [{ name: 'eg' }] },
     },
     'existing-secret': { existingSecret: 'item-api-db', existingSecretKey: 'url' },
     'prestop-sleep': { preStopSleepSeconds: 3 },

@@ -88,17 +88,14 @@ and for signal delivery.
 {{- end }}
 {{- end }}
 
-{{/* True when the cluster runs the native preStop sleep action (beta, on by default, from 1.30). */}}
-{{- define "item-api.supportsPreStopSleep" -}}
-{{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version }}true{{ end }}
-{{- end }}
-
 {{- define "item-api.replicasAboveOne" -}}
 {{- $n := ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled }}
 {{- if gt (int $n) 1 }}true{{ end }}
 {{- end }}
 
+{{/* Pod-level settings shared by every pod the chart renders; refuses non-restricted values first. */}}
 {{- define "item-api.podSecurity" -}}
+{{- include "item-api.assertRestricted" . }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
