@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
     test: {
         include: ['test/**/*.test.ts'],
-        exclude: ['test/k8s/**', 'node_modules/**'],
+        exclude: ['test/k8s/**', 'test/image/**', 'node_modules/**'],
         globalSetup: ['test/support/global-setup.ts'],
         testTimeout: 30_000,
         hookTimeout: 60_000,

@@ -1,6 +1,6 @@
 # The versions of every tool and component the CI scripts build, in one place. Sourced by
-# .ci/k8s-tools.sh and .ci/cluster-build.sh; a change here rebuilds what it names, because
-# every cache entry is keyed by its version.
+# .ci/k8s-tools.sh, .ci/cluster-build.sh and .ci/image-build.sh; a change here rebuilds what
+# it names, because every cache entry is keyed by its version.
 HELM3_VERSION=v3.21.4
 HELM4_VERSION=v4.3.1
 KUBECTL_VALIDATE_VERSION=v0.0.4
@@ -18,3 +18,6 @@ COREDNS_VERSION=v1.15.0
 K8S_OPENAPI_RELEASES="v1.34.4 v1.35.4 v1.36.3 v1.37.2"
 # Gateway API release whose standard-channel CRDs validate the chart's HTTPRoute.
 GATEWAY_API_VERSION=v1.6.3
+# The stand-in for the official node image (.ci/image-build.sh): Node itself is .nvmrc's.
+NPM_VERSION=11.19.0
+DEBIAN_SUITE=bookworm

@@ -1,0 +1,212 @@
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import type { App, Exit, LogLine } from '../lifecycle/support/app.ts';
+import { freePort } from '../../src/embedded-db.ts';
+
+
+// The built image run with podman exactly as the chart's Deployment runs it: read-only root, /tmp
+// as the only writable path, uid/gid 1000, every capability dropped, no privilege escalation, the
+// chart's environment. The handle is the lifecycle tests' App, so their checks apply unchanged.
+// podman uses the configuration and storage .ci/image-build.sh set up (.ci/podman-env.sh).
+
+
+export const image = process.env.ITEM_API_IMAGE ?? 'localhost/item-api:dev';
+
+
+const internals = {
+    dir: join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'containers'),
+    names: new Set<string>(),
+    exec: promisify(execFile)
+};
+
+
+export const env = function (): NodeJS.ProcessEnv {
+
+    const containersConf = join(internals.dir, 'containers.conf');
+    const storageConf = join(internals.dir, 'storage.conf');
+    if (!existsSync(containersConf) || !existsSync(storageConf)) {
+        throw new Error(`no podman configuration in ${internals.dir}: run .ci/image-build.sh first`);
+    }
+
+    return { ...process.env, CONTAINERS_CONF: containersConf, CONTAINERS_STORAGE_CONF: storageConf };
+};
+
+
+export const podman = async function (args: string[], timeoutMs = 60_000): Promise<string> {
+
+    const { stdout } = await internals.exec('podman', args, { env: env(), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+};
+
+
+// The chart's securityContext (charts/item-api/values.yaml) in podman's words.
+export const chartSecurity = ['--read-only', '--tmpfs', '/tmp', '--user', '1000:1000', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+
+
+export interface RunOptions {
+    readonly env: Record<string, string>;
+    readonly security?: string[];                   // Replaces chartSecurity: the negative controls weaken it
+    readonly entrypoint?: string[];                 // Overrides the image's ENTRYPOINT (with `command` as its arguments)
+    readonly command?: string[];                    // Overrides the image's CMD
+    readonly waitFor?: 'started' | 'none';
+}
+
+
+export interface Container extends App {
+    readonly name: string;
+    exec(command: string[]): Promise<string>;
+}
+
+
+// Starts the container attached, so its stdout (the JSON log lines) and its exit code come back
+// through the podman process, as the kubelet reads them from the runtime.
+export const run = async function (options: RunOptions): Promise<Container> {
+
+    const port = await freePort();
+    const name = `item-api-image-test-${randomBytes(4).toString('hex')}`;
+    const envArgs = Object.entries({ ...options.env, HOST: '127.0.0.1', PORT: String(port) }).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
+    const entrypoint = options.entrypoint ? ['--entrypoint', JSON.stringify(options.entrypoint)] : [];
+    const args = ['run', '--rm', '--name', name, '--network', 'host', '--pull', 'never', ...(options.security ?? chartSecurity), ...envArgs, ...entrypoint, image, ...(options.command ?? [])];
+
+    internals.names.add(name);
+    const spawnedAt = Date.now();
+    const child: ChildProcess = spawn('podman', args, { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+
+    const lines: LogLine[] = [];
+    const raw: string[] = [];
+    const waiters = new Set<() => void>();
+    let exit: Exit | null = null;
+    let pending = '';
+
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+
+        const receivedAt = Date.now();
+        pending += chunk;
+        const complete = pending.split('\n');
+        pending = complete.pop() ?? '';
+        for (const line of complete) {
+            raw.push(line);
+            try {
+                lines.push({ ...JSON.parse(line), receivedAt });
+            }
+            catch {
+                // Not a log line: kept in output() for the failure message
+            }
+        }
+
+        for (const wake of waiters) {
+            wake();
+        }
+    });
+
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => raw.push(`[stderr] ${chunk.trimEnd()}`));
+
+    const exited = new Promise<Exit>((resolve) => {
+
+        child.once('exit', (code, signal) => {
+
+            exit = { code, signal, at: Date.now() };
+            internals.names.delete(name);
+            for (const wake of waiters) {
+                wake();
+            }
+
+            resolve(exit);
+        });
+    });
+
+    const output = () => raw.slice(-40).join('\n');
+
+    const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+
+        return new Promise((resolve, reject) => {
+
+            const check = () => {
+
+                const found = lines.find(match);
+                if (found) {
+                    done();
+                    resolve(found);
+                }
+                else if (exit) {
+                    done();
+                    reject(new Error(`container exited (${exit.code ?? exit.signal}) before the expected log line; output:\n${output()}`));
+                }
+            };
+
+            const timer = setTimeout(() => {
+
+                done();
+                reject(new Error(`expected log line not seen within ${timeoutMs} ms; output:\n${output()}`));
+            }, timeoutMs);
+
+            const done = () => {
+
+                clearTimeout(timer);
+                waiters.delete(check);
+            };
+
+            waiters.add(check);
+            check();
+        });
+    };
+
+    const container: Container = {
+        name,
+        pid: child.pid!,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        spawnedAt,
+        exited,
+        get exit() {
+
+            return exit;
+        },
+        logs: () => lines,
+        lifecycle: (phase) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase),
+        waitForLog,
+        waitForPhase: (phase, timeoutMs) => waitForLog((line) => line.component === 'lifecycle' && line.phase === phase, timeoutMs),
+        // What the kubelet does on pod deletion: the runtime signals the container's PID 1.
+        signal(signalName) {
+
+            const at = Date.now();
+            execFile('podman', ['kill', '--signal', signalName.replace(/^SIG/, ''), name], { env: env() }, () => {});
+            return at;
+        },
+        output,
+        exec: (command) => podman(['exec', name, ...command])
+    };
+
+    if ((options.waitFor ?? 'started') === 'started') {
+        // Generous: the container runtime and Node's startup share two busy cores.
+        await waitForLog((line) => line.component === 'lifecycle' && line.msg === 'started', 60_000);
+    }
+
+    return container;
+};
+
+
+// A one-off container to completion (the migration Job): its exit code and output.
+export const runToCompletion = async function (options: RunOptions): Promise<{ code: number | null; output: string }> {
+
+    const container = await run({ ...options, waitFor: 'none' });
+    const exit = await container.exited;
+    return { code: exit.code, output: container.output() };
+};
+
+
+// For afterEach: whatever a test left running is removed.
+export const removeAll = async function (): Promise<void> {
+
+    const names = [...internals.names];
+    internals.names.clear();
+    await Promise.all(names.map((name) => podman(['rm', '--force', '--time', '0', name]).catch(() => {})));
+};
