@@ -180,15 +180,26 @@ describe('migrations', () => {
     it('run as a bounded pre-install/pre-upgrade hook after the credentials Secret', async () => {
         const manifests = await renderOk({});
         const job = find(manifests, 'Job', '-migrate');
-        const secret = find(manifests, 'Secret');
+        const secret = find(manifests, 'Secret', '-db-migrate');
         for (const m of [job, secret]) {
             expect(isHook(m, 'pre-install') && isHook(m, 'pre-upgrade'), m.kind).toBe(true);
             expect(annotation(m, 'helm.sh/hook-delete-policy')).toContain('before-hook-creation');
         }
         expect(hookWeight(secret)).toBeLessThan(hookWeight(job));
+        // Helm never deletes hook resources on uninstall: the Job's copy goes once the hooks end.
+        expect(annotation(secret, 'helm.sh/hook-delete-policy')).toContain('hook-succeeded');
+        expect(annotation(secret, 'helm.sh/hook-delete-policy')).toContain('hook-failed');
+        expect(mainContainer(job).env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef?.name).toBe('item-api-db-migrate');
         expect(annotation(job, 'helm.sh/hook-delete-policy')).toContain('hook-succeeded');
         expect(job.spec).toMatchObject({ activeDeadlineSeconds: 300, backoffLimit: 1, ttlSecondsAfterFinished: 3600 });
         expect(findHookOrderingProblems(manifests)).toEqual([]);
+    });
+
+    it('give the pods a Secret that is a release resource, so uninstall removes it', async () => {
+        const manifests = await renderOk({});
+        const secret = find(manifests, 'Secret', '-db');
+        expect(secret.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+        expect(mainContainer(find(manifests, 'Deployment')).env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef?.name).toBe('item-api-db');
     });
 
     it('use the app image, the migrate command and no app selector labels', async () => {
@@ -210,10 +221,10 @@ describe('migrations', () => {
 
     it('negative control: a credentials Secret that is not an earlier hook is flagged', async () => {
         const manifests = await renderOk({});
-        const secret = find(manifests, 'Secret');
+        const secret = find(manifests, 'Secret', '-db-migrate');
         delete secret.metadata.annotations;
         expect(findHookOrderingProblems(manifests)).toEqual([
-            'item-api-migrate reads Secret item-api-db, which does not exist yet when the pre-install hook runs',
+            'item-api-migrate reads Secret item-api-db-migrate, which does not exist yet when the pre-install hook runs',
         ]);
     });
 });
@@ -278,7 +289,7 @@ describe('service, metrics and options', () => {
     });
 
     it('renders only the default set of objects by default', async () => {
-        expect(kinds(await renderOk({}))).toEqual(['Deployment', 'Job', 'Pod', 'PodDisruptionBudget', 'Secret', 'Service']);
+        expect(kinds(await renderOk({}))).toEqual(['Deployment', 'Job', 'Pod', 'PodDisruptionBudget', 'Secret', 'Secret', 'Service']);
     });
 });
 
@@ -330,7 +341,7 @@ describe('NOTES.txt', () => {
         const text = await notes(helm, {});
         expect(text).toContain('terminationGracePeriodSeconds is 23 s');
         expect(text).toContain('helm test item-api');
-        expect(text).toContain('kubectl delete secret item-api-db');
+        expect(text).toContain('Secret item-api-db, removed by `helm uninstall`');
         expect(await notes(helm, { existingSecret: 'shared-db' })).toContain('kubectl rollout restart deployment/item-api');
     });
 });

@@ -46,6 +46,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.existingSecret | default (printf "%s-db" (include "item-api.fullname" .)) }}
 {{- end }}
 
+{{/* The migration Job's credentials: the hook copy of the chart's Secret, or the existing one. */}}
+{{- define "item-api.migrationSecretName" -}}
+{{- .Values.existingSecret | default (printf "%s-db-migrate" (include "item-api.fullname" .)) }}
+{{- end }}
+
 {{- define "item-api.secretKey" -}}
 {{- if .Values.existingSecret }}{{ .Values.existingSecretKey }}{{ else }}DATABASE_URL{{ end }}
 {{- end }}
@@ -110,23 +115,24 @@ securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end }}
 
-{{/* Settings shared by the app and the migration Job. */}}
+{{/* Settings shared by the app and the migration Job; pass (dict "root" $ "secretName" name). */}}
 {{- define "item-api.commonEnv" -}}
+{{- $root := .root }}
 - name: NODE_ENV
   value: production
 - name: LOG_LEVEL
-  value: {{ .Values.app.logLevel | quote }}
+  value: {{ $root.Values.app.logLevel | quote }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "item-api.secretName" . }}
-      key: {{ include "item-api.secretKey" . }}
+      name: {{ .secretName }}
+      key: {{ include "item-api.secretKey" $root }}
 - name: DB_POOL_MAX
-  value: {{ .Values.database.poolMax | int | quote }}
+  value: {{ $root.Values.database.poolMax | int | quote }}
 - name: DB_POOL_ACQUIRE_TIMEOUT_MS
-  value: {{ .Values.database.poolAcquireTimeoutMs | int | quote }}
+  value: {{ $root.Values.database.poolAcquireTimeoutMs | int | quote }}
 - name: DB_STATEMENT_TIMEOUT_MS
-  value: {{ .Values.database.statementTimeoutMs | int | quote }}
+  value: {{ $root.Values.database.statementTimeoutMs | int | quote }}
 {{- end }}
 
 {{/* Telemetry settings; only the server loads the OpenTelemetry bootstrap. */}}
