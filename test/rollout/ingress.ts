@@ -1,119 +1,202 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { View } from './endpoints.ts';
+import * as Cluster from '../e2e/cluster.ts';
 
 
-// An L7 ingress in front of the pods, the way ingress-nginx proxies to a Service's endpoints: it
-// balances over its own (lagging) list of endpoints, round robin, and reuses keep-alive upstream
-// connections across requests from a pool per endpoint. An upstream that refuses or resets is
-// answered 502 with no retry on another endpoint (proxy_next_upstream off), so every upstream
-// failure reaches the client. No endpoint at all is 503, as nginx answers for an empty upstream.
+// A real L7 proxy in front of the pods, kept in step with the Service's EndpointSlices the way an
+// ingress or Gateway controller does it: HAProxy (from Debian) with a fixed set of server slots,
+// re-pointed through its runtime API (no reload, so no connection is cut by the proxy itself), as
+// HAProxy's own Kubernetes ingress controller does. Only endpoints whose `ready` condition is true
+// get traffic; a terminating endpoint is put in maintenance, which lets its in-flight requests and
+// keep-alive connections finish. Upstream connections are kept alive and reused (http-reuse), and
+// an upstream error is a 502/503 with no retry (`retries 0`, no redispatch): every failure of a pod
+// reaches the client. The controller applies the latest state at most once per `syncPeriodMs`
+// (kube-proxy's default minSyncPeriod is the same 1 s), which is where a real controller's lag is.
 
 export interface Ingress {
     readonly address: { host: string; port: number };
-    readonly stats: { requests: number; badGateway: number; unavailable: number };
+    readonly stats: { syncs: number; endpointChanges: number };
     close(): Promise<void>;
 }
 
 
+interface EndpointSlice {
+    metadata: { name: string };
+    endpoints?: { addresses: string[]; conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean } }[];
+    ports?: { name?: string; port?: number }[];
+}
+
+
 const internals = {
-    hopByHop: new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']),
+    slots: 16,
 
-    headers(raw: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+    config(dir: string, listen: { host: string; port: number }, slots: number): string {
 
-        const headers: http.OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(raw)) {
-            if (!internals.hopByHop.has(name) && value !== undefined) {
-                headers[name] = value;
-            }
-        }
+        const servers = Array.from({ length: slots }, (_, i) => `    server pod${i + 1} 127.0.0.1:9 disabled`);
+        return [
+            'global',
+            `    stats socket ${join(dir, 'admin.sock')} mode 600 level admin`,
+            `    pidfile ${join(dir, 'haproxy.pid')}`,
+            '    maxconn 4096',                  // Two fds a connection; root here cannot raise the 20000 limit
+            'defaults',
+            '    mode http',
+            '    timeout connect 5s',
+            '    timeout client 75s',
+            '    timeout server 60s',
+            '    timeout http-keep-alive 75s',
+            '    retries 0',
+            'frontend ingress',
+            `    bind ${listen.host}:${listen.port}`,
+            '    default_backend item_api',
+            'backend item_api',
+            '    balance roundrobin',
+            '    http-reuse safe',
+            ...servers,
+            ''
+        ].join('\n');
+    },
 
-        return headers;
+    command(socket: string, lines: readonly string[]): Promise<string> {
+
+        return new Promise((resolve, reject) => {
+
+            const client = net.createConnection(socket);
+            let out = '';
+            client.setEncoding('utf8');
+            client.on('connect', () => client.end(`${lines.join(';')}\n`));
+            client.on('data', (chunk: string) => (out += chunk));
+            client.on('end', () => resolve(out));
+            client.on('error', reject);
+        });
     }
 };
 
 
-export const start = async function (options: { host: string; port: number; view: View; maxSocketsPerEndpoint: number; upstreamIdleTimeoutMs: number }): Promise<Ingress> {
+export const start = async function (options: { cluster: Cluster.Cluster; namespace: string; service: string; listen: { host: string; port: number }; dir: string; syncPeriodMs: number }): Promise<Ingress> {
 
-    const agents = new Map<string, http.Agent>();
-    const stats = { requests: 0, badGateway: 0, unavailable: 0 };
-
-    const agent = (key: string) => {
-
-        let pool = agents.get(key);
-        if (!pool) {
-            pool = new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerEndpoint, maxFreeSockets: options.maxSocketsPerEndpoint, timeout: options.upstreamIdleTimeoutMs, scheduling: 'lifo' });
-            agents.set(key, pool);
+    await mkdir(options.dir, { recursive: true });
+    const configFile = join(options.dir, 'haproxy.cfg');
+    await writeFile(configFile, internals.config(options.dir, options.listen, internals.slots));
+    const child = spawn('haproxy', ['-W', '-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let errors = '';
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    const socket = join(options.dir, 'admin.sock');
+    for (let i = 0; ; ++i) {
+        const ok = await internals.command(socket, ['show info']).then(() => true, () => false);
+        if (ok) {
+            break;
         }
 
-        return pool;
+        if (i > 100 || child.exitCode !== null) {
+            throw new Error(`haproxy did not start: ${errors}`);
+        }
+
+        await sleep(50);
+    }
+
+    const slices = new Map<string, EndpointSlice>();
+    const slotOf = new Map<string, number>();                   // address -> slot
+    const stats = { syncs: 0, endpointChanges: 0 };
+    let dirty = false;
+    let closed = false;
+
+    const sync = async () => {
+
+        const ready = new Set<string>();
+        let port = 0;
+        for (const slice of slices.values()) {
+            port = slice.ports?.[0]?.port ?? port;
+            for (const endpoint of slice.endpoints ?? []) {
+                if (endpoint.conditions?.ready !== false) {
+                    endpoint.addresses.forEach((address) => ready.add(address));
+                }
+            }
+        }
+
+        const commands: string[] = [];
+        for (const [address, slot] of slotOf) {
+            if (!ready.has(address)) {
+                commands.push(`set server item_api/pod${slot} state maint`);
+                slotOf.delete(address);
+                stats.endpointChanges++;
+            }
+        }
+
+        const used = new Set(slotOf.values());
+        for (const address of ready) {
+            if (slotOf.has(address)) {
+                continue;
+            }
+
+            // Slots are reused least recently first, so a slot just put in maintenance keeps
+            // draining its connections while others take the new pods.
+            const slot = Array.from({ length: internals.slots }, (_, i) => i + 1).find((candidate) => !used.has(candidate) && !recentlyFreed.includes(candidate)) ??
+                Array.from({ length: internals.slots }, (_, i) => i + 1).find((candidate) => !used.has(candidate));
+            if (slot === undefined) {
+                throw new Error('more ready endpoints than ingress slots');
+            }
+
+            used.add(slot);
+            slotOf.set(address, slot);
+            commands.push(`set server item_api/pod${slot} addr ${address} port ${port}`, `set server item_api/pod${slot} state ready`);
+            stats.endpointChanges++;
+        }
+
+        recentlyFreed = Array.from({ length: internals.slots }, (_, i) => i + 1).filter((slot) => !used.has(slot));
+        if (commands.length) {
+            const answer = await internals.command(socket, commands);
+            if (/unknown|error|invalid|not found/i.test(answer)) {
+                throw new Error(`haproxy refused ${commands.join('; ')}: ${answer}`);
+            }
+        }
+
+        stats.syncs++;
     };
 
-    const server = http.createServer({ keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 76_000 }, (req, res) => {
+    let recentlyFreed: number[] = [];
+    const watch = Cluster.watch<EndpointSlice>(options.cluster, `/apis/discovery.k8s.io/v1/namespaces/${options.namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${options.service}`)}`, ({ type, object }) => {
 
-        ++stats.requests;
-        const endpoint = options.view.pickRoundRobin();
-        if (!endpoint) {
-            ++stats.unavailable;
-            res.writeHead(503, { 'x-ingress-error': 'no-endpoints' }).end();
-            req.resume();
-            return;
+        if (type === 'DELETED') {
+            slices.delete(object.metadata.name);
+        }
+        else {
+            slices.set(object.metadata.name, object);
         }
 
-        const upstream = http.request({
-            agent: agent(`${endpoint.ip}:${endpoint.port}`),
-            host: endpoint.ip,
-            port: endpoint.port,
-            method: req.method,
-            path: req.url,
-            headers: { ...internals.headers(req.headers), 'x-forwarded-for': req.socket.remoteAddress ?? '' }
-        }, (upstreamRes) => {
-
-            res.writeHead(upstreamRes.statusCode ?? 502, { ...internals.headers(upstreamRes.headers), 'x-upstream': endpoint.name });
-            upstreamRes.pipe(res);
-            upstreamRes.once('error', () => res.destroy());
-            upstreamRes.once('aborted', () => res.destroy());
-        });
-
-        upstream.once('error', (err: NodeJS.ErrnoException) => {
-
-            if (res.headersSent) {
-                res.destroy();                  // Mid-body: nginx can only close the client connection
-                return;
-            }
-
-            ++stats.badGateway;
-            res.writeHead(502, { 'x-ingress-error': err.code ?? err.message, 'x-upstream': endpoint.name }).end();
-        });
-
-        req.pipe(upstream);
-        res.once('close', () => {
-
-            if (!res.writableFinished) {
-                upstream.destroy();
-            }
-        });
+        dirty = true;
     });
 
-    await new Promise<void>((resolve, reject) => {
+    const loop = (async () => {
 
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => resolve());
-    });
+        while (!closed) {
+            if (dirty) {
+                dirty = false;
+                await sync();
+            }
 
-    const { port } = server.address() as AddressInfo;
+            await sleep(options.syncPeriodMs);
+        }
+    })();
+
+    // The first sync happens before any traffic is sent.
+    for (let i = 0; i < 200 && (stats.syncs === 0 || slotOf.size === 0); ++i) {
+        await sleep(50);
+    }
+
     return {
-        address: { host: options.host, port },
+        address: options.listen,
         stats,
-        close() {
+        async close() {
 
-            for (const pool of agents.values()) {
-                pool.destroy();
-            }
-
-            server.closeAllConnections();
-            return new Promise((resolve) => server.close(() => resolve()));
+            closed = true;
+            watch.close();
+            await loop;
+            child.kill('SIGTERM');
+            await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
         }
     };
 };

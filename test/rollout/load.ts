@@ -46,8 +46,6 @@ export interface LoadOptions {
     readonly maxSocketsPerClient: number;
     readonly mix: Readonly<Record<Op, number>>;
     readonly runId: string;
-    readonly wasRefused: (localAddress: string, localPort: number) => boolean;
-    readonly describe: (localAddress: string, localPort: number) => string;
 }
 
 
@@ -183,11 +181,11 @@ export const start = function (options: LoadOptions): Load {
             if (timedOut) {
                 resolve({ kind: 'timeout', detail: written ? 'no response' : 'not sent', inFlightLost: false });
             }
-            else if (code === 'ECONNREFUSED' || (path === 'service' && connection && options.wasRefused(connection.address, connection.port))) {
-                resolve({ kind: 'refused', detail: code === 'ECONNREFUSED' ? code : 'kube-proxy: backend refused', inFlightLost: false });
+            else if (code === 'ECONNREFUSED') {
+                resolve({ kind: 'refused', detail: code, inFlightLost: false });
             }
             else if (internals.resetCodes.has(code)) {
-                const via = path === 'service' && connection ? `, ${options.describe(connection.address, connection.port)}` : '';
+                const via = connection ? `, from ${connection.address}:${connection.port}` : '';
                 resolve({ kind: 'reset', detail: `${code}${reused ? ' on a reused connection' : ''}${written ? ' after the request was sent' : ''}${via}`, inFlightLost: written });
             }
             else {

@@ -1,4 +1,4 @@
-import type { Phase, Pod } from './kubelet.ts';
+import type { Phase, Pod } from './pods.ts';
 import type { Kind, LoadResult, Path, Sample } from './load.ts';
 import { failureKinds } from './load.ts';
 import type { WriteCheck } from './database.ts';
@@ -24,7 +24,7 @@ export interface ScenarioRecord {
     readonly pods: readonly Pod[];
     readonly writes: WriteCheck;
     readonly proxies: Record<string, unknown>;
-    readonly simulator: { eventLoopDelayMs: { p50: number; p99: number; max: number }; cpuPercent: number; machineBusyPercent: number; loadAverage: { start: number; end: number } };
+    readonly machine: { eventLoopDelayMs: { p50: number; p99: number; max: number }; cpuPercent: number; machineBusyPercent: number; loadAverage: { start: number; end: number } };
 }
 
 
@@ -157,11 +157,11 @@ export const summarize = function (record: ScenarioRecord) {
             name: pod.name,
             revision: pod.revision,
             phases: pod.events.map((event) => `${event.phase} ${internals.seconds(event.at - t0)}`).join(', '),
-            exits: pod.exits.map((exit) => exit.signal ?? exit.code),
-            restarts: pod.restarts.map((restart) => restart.reason)
+            exits: pod.exits.map((exit) => `${exit.code} ${exit.reason}`.trim()),
+            restarts: pod.restarts
         })),
         proxies: record.proxies,
-        simulator: record.simulator
+        machine: record.machine
     };
 };
 

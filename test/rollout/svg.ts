@@ -1,4 +1,4 @@
-import type { Phase } from './kubelet.ts';
+import type { Phase } from './pods.ts';
 import type { Kind } from './load.ts';
 import type { Series } from './report.ts';
 

@@ -1,0 +1,332 @@
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pg from 'pg';
+import { parseAllDocuments } from 'yaml';
+
+import * as Proof from '../rollout/proof.ts';
+import * as Cluster from './cluster.ts';
+
+
+// The verbs the service's users run, each against the real cluster, each judged by what the API
+// server (or the database) reports afterwards, never by the command's own word alone.
+
+export interface Context {
+    readonly cluster: Cluster.Cluster;
+    readonly helm4: string;
+    readonly helm3: string;
+    readonly chart: string;
+    readonly out: string;
+    readonly short: boolean;
+    readonly rate: number;
+}
+
+
+export interface StepResult {
+    readonly ok: boolean;
+    readonly details: Record<string, unknown>;
+    readonly rollout?: readonly Proof.Result[];             // The rollout proof's scenarios, good one first
+}
+
+
+interface Condition {
+    type: string;
+    status: string;
+    reason?: string;
+}
+
+
+interface PodObject {
+    metadata: { name: string; uid: string; creationTimestamp: string; deletionTimestamp?: string; labels?: Record<string, string> };
+    spec: { terminationGracePeriodSeconds?: number; nodeName?: string };
+    status: { phase: string; conditions?: Condition[] };
+}
+
+
+interface DeploymentObject {
+    metadata: { generation: number };
+    spec: { replicas: number; template: { spec: { terminationGracePeriodSeconds?: number; containers: { env?: { name: string; value?: string }[] }[] } } };
+    status: { observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
+}
+
+
+interface List<T> {
+    items: T[];
+}
+
+
+export const helm4 = { namespace: 'item-api', release: 'item-api' };
+export const helm3 = { namespace: 'item-api-helm3', release: 'item-api-helm3', database: 'item_api_helm3' };
+
+
+const internals = {
+
+    // What every install sets: the image imported into the node, shorter startup probing and
+    // minReadySeconds (a rollout of pods that start in a second need not wait the defaults), telemetry
+    // off (no collector runs here). The shutdown budgets are the chart's own.
+    baseValues: {
+        image: { repository: 'localhost/item-api', tag: 'dev', pullPolicy: 'Never' },
+        probes: { startup: { periodSeconds: 1 }, readiness: { periodSeconds: 2 } },
+        minReadySeconds: 2,
+        otel: { sdkDisabled: true },
+        app: { logLevel: 'warn' }
+    } as Record<string, unknown>,
+
+    async valuesFile(context: Context, name: string, values: Record<string, unknown>): Promise<string> {
+
+        const file = join(context.out, 'values', `${name}.json`);
+        await mkdir(join(context.out, 'values'), { recursive: true });
+        await writeFile(file, JSON.stringify(values, null, 2));
+        return file;
+    },
+
+    ready: (pod: PodObject) => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+
+    async pods(context: Context, namespace: string, release: string): Promise<PodObject[]> {
+
+        const list = await Cluster.get<List<PodObject>>(context.cluster, `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`)}`);
+        return (list?.items ?? []).filter((pod) => !pod.metadata.labels?.['job-name'] && !pod.metadata.labels?.['batch.kubernetes.io/job-name']);
+    },
+
+    async deployment(context: Context, namespace: string, release: string): Promise<DeploymentObject | null> {
+
+        return await Cluster.get<DeploymentObject>(context.cluster, `/apis/apps/v1/namespaces/${namespace}/deployments/${release}`);
+    },
+
+    /** Ready and complete: every replica updated, ready and available, as `rollout status` means it. */
+    async rolledOut(context: Context, namespace: string, release: string): Promise<{ ok: boolean; status: unknown }> {
+
+        const deployment = await internals.deployment(context, namespace, release);
+        const s = deployment?.status;
+        const replicas = deployment?.spec.replicas ?? -1;
+        const ok = Boolean(deployment && s && s.observedGeneration === deployment.metadata.generation &&
+            s.updatedReplicas === replicas && s.readyReplicas === replicas && s.availableReplicas === replicas && s.replicas === replicas);
+        return { ok, status: { replicas, ...s } };
+    },
+
+    async query<T extends pg.QueryResultRow>(context: Context, database: string, sql: string): Promise<T[]> {
+
+        const url = new URL(context.cluster.postgresUrl);
+        url.pathname = `/${database}`;
+        const client = new pg.Client({ connectionString: url.toString() });
+        await client.connect();
+        try {
+            return (await client.query<T>(sql)).rows;
+        }
+        finally {
+            await client.end();
+        }
+    },
+
+    /** The migrations the repository holds, against what the database recorded. */
+    async migrated(context: Context, database: string): Promise<{ ok: boolean; expected: string[]; applied: string[] }> {
+
+        const expected = (await readdir(join(Cluster.root, 'migrations'))).filter((file) => file.endsWith('.ts')).sort();
+        const applied: string[] = await internals.query<{ name: string }>(context, database, 'select name from knex_migrations order by name')
+            .then((rows) => rows.map((row) => row.name), () => []);
+        return { ok: expected.length > 0 && expected.every((name) => applied.includes(name)), expected, applied };
+    },
+
+    /** Events the API server recorded for the namespace, oldest first. */
+    async events(context: Context, namespace: string): Promise<{ kind: string; name: string; reason: string; message: string; at: string }[]> {
+
+        const list = await Cluster.get<List<{ involvedObject: { kind: string; name: string }; reason: string; message: string; firstTimestamp?: string; eventTime?: string; metadata: { creationTimestamp: string } }>>(context.cluster, `/api/v1/namespaces/${namespace}/events`);
+        return (list?.items ?? [])
+            .map((e) => ({ kind: e.involvedObject.kind, name: e.involvedObject.name, reason: e.reason, message: e.message, at: e.firstTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp }))
+            .sort((a, b) => a.at.localeCompare(b.at));
+    },
+
+    async must(what: string, run: Promise<Cluster.Run>): Promise<Cluster.Run> {
+
+        const result = await run;
+        if (result.code !== 0) {
+            throw new Error(`${what} exited with ${result.code}: ${(result.stderr || result.stdout).slice(-2000)}`);
+        }
+
+        return result;
+    },
+
+    requiredGraceSeconds(values: { delayMs: number; drainTimeoutMs: number; cleanupTimeoutMs: number; graceMarginSeconds: number }, preStopSleepSeconds: number): number {
+
+        return Math.ceil((values.delayMs + values.drainTimeoutMs + values.cleanupTimeoutMs + 1000) / 1000) + preStopSleepSeconds + values.graceMarginSeconds;
+    }
+};
+
+
+export const baseValues = internals.baseValues;
+
+
+/** A namespace that enforces the restricted Pod Security profile, with the database Secret and Service. */
+export const prepareNamespace = async function (context: Context, namespace: string): Promise<void> {
+
+    const cluster = context.cluster;
+    await internals.must('kubectl create namespace', Cluster.kubectl(cluster, ['create', 'namespace', namespace]));
+    await internals.must('kubectl label namespace', Cluster.kubectl(cluster, ['label', 'namespace', namespace,
+        'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest',
+        'pod-security.kubernetes.io/warn=restricted', 'pod-security.kubernetes.io/audit=restricted']));
+    // The Secret of k8s/dev-postgres.yaml as it is (its StatefulSet needs an image that cannot be
+    // pulled here; k8s/local/postgres.yaml points the `postgres` Service at the node's PostgreSQL).
+    const devPostgres = parseAllDocuments(await readFile(join(Cluster.root, 'k8s', 'dev-postgres.yaml'), 'utf8')).map((doc) => doc.toJS() as { kind: string });
+    const secret = devPostgres.find((doc) => doc.kind === 'Secret');
+    await internals.must('kubectl apply secret', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(secret) }));
+    await internals.must('kubectl apply postgres', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', join(Cluster.root, 'k8s', 'local', 'postgres.yaml')]));
+};
+
+
+/** helm install --wait: hook Secret (if any) and migration Job first, then pods Ready through their probes. */
+const install = async function (context: Context, options: { helm: string; namespace: string; release: string; database: string; values: Record<string, unknown>; availableOnReturn: boolean }): Promise<StepResult> {
+
+    const file = await internals.valuesFile(context, options.release, { ...internals.baseValues, ...options.values });
+    const run = await Cluster.helm(context.cluster, options.helm, ['install', options.release, context.chart, '--namespace', options.namespace, '--values', file, '--wait', '--timeout', '5m']);
+    // Helm 4 waits with kstatus for the full rollout; Helm 3's legacy wait can return before
+    // minReadySeconds have passed, which is why users follow it with `kubectl rollout status`.
+    const onReturn = await internals.rolledOut(context, options.namespace, options.release);
+    const status = await Cluster.kubectl(context.cluster, ['rollout', 'status', `deployment/${options.release}`, '-n', options.namespace, '--timeout=3m']);
+    const rollout = await internals.rolledOut(context, options.namespace, options.release);
+    const pods = await internals.pods(context, options.namespace, options.release);
+    const migrated = await internals.migrated(context, options.database);
+    const events = await internals.events(context, options.namespace);
+    const jobName = `${options.release}-migrate`;
+    const jobCompleted = events.find((e) => e.kind === 'Job' && e.name.startsWith(options.release) && e.reason === 'Completed');
+    const firstAppPod = events.find((e) => e.kind === 'ReplicaSet' && e.reason === 'SuccessfulCreate');
+    // The Job's completion is recorded before the Deployment's first pod is created: Helm applies the
+    // release's resources only after the pre-install hooks succeeded.
+    const ordered = Boolean(jobCompleted && firstAppPod && jobCompleted.at <= firstAppPod.at);
+    const failedSecretMounts = events.filter((e) => /CreateContainerConfigError|secret .* not found/i.test(`${e.reason} ${e.message}`));
+    const ok = run.code === 0 && status.code === 0 && rollout.ok && (onReturn.ok || !options.availableOnReturn) && pods.length > 0 && pods.every(internals.ready) && migrated.ok && ordered && failedSecretMounts.length === 0;
+    return {
+        ok,
+        details: {
+            exitCode: run.code, output: (run.stdout + run.stderr).trim().split('\n').slice(-12),
+            availableWhenHelmReturned: onReturn.ok, deploymentWhenHelmReturned: onReturn.status, deployment: rollout.status, pods: pods.map((pod) => `${pod.metadata.name} ${pod.status.phase} ready=${internals.ready(pod)}`),
+            migrations: migrated, jobCompletedAt: jobCompleted?.at ?? null, firstPodCreatedAt: firstAppPod?.at ?? null, job: jobName,
+            hookOrder: ordered, configErrors: failedSecretMounts.map((e) => e.message)
+        }
+    };
+};
+
+
+export const helm4Install = async function (context: Context): Promise<StepResult> {
+
+    await prepareNamespace(context, helm4.namespace);
+    return await install(context, { helm: context.helm4, ...helm4, database: 'item_api', values: { existingSecret: 'item-api-db' }, availableOnReturn: true });
+};
+
+
+/** Helm 3, with the chart's own hook Secret instead of an existing one, on its own database. */
+export const helm3Install = async function (context: Context): Promise<StepResult> {
+
+    await prepareNamespace(context, helm3.namespace);
+    await internals.query(context, 'item_api', `create database ${helm3.database}`);
+    return await install(context, {
+        helm: context.helm3, ...helm3, database: helm3.database,
+        values: { replicaCount: 1, database: { url: `postgres://item_api:item_api_dev@postgres:5432/${helm3.database}` } },
+        availableOnReturn: false
+    });
+};
+
+
+export const helmTest = async function (context: Context): Promise<StepResult> {
+
+    const run = await Cluster.helm(context.cluster, context.helm4, ['test', helm4.release, '--namespace', helm4.namespace, '--timeout', '3m']);
+    const events = await internals.events(context, helm4.namespace);
+    const testPod = events.filter((e) => e.kind === 'Pod' && e.name === `${helm4.release}-test`).map((e) => `${e.reason}: ${e.message}`);
+    const succeeded = /Phase:\s+Succeeded/.test(run.stdout);
+    // The pod really ran: the kubelet reported starting its container.
+    const ran = testPod.some((line) => line.startsWith('Started'));
+    return { ok: run.code === 0 && succeeded && ran, details: { exitCode: run.code, output: run.stdout.trim().split('\n'), stderr: run.stderr.trim(), testPodEvents: testPod } };
+};
+
+
+export const rolloutRestart = async function (context: Context): Promise<StepResult> {
+
+    const options: Proof.Options = {
+        cluster: context.cluster, helm: context.helm4, namespace: helm4.namespace, release: helm4.release, chart: context.chart,
+        values: { ...internals.baseValues, existingSecret: 'item-api-db' }, out: join(context.out, 'rollout'), rate: context.rate, short: context.short
+    };
+    const results: Proof.Result[] = [];
+    for (const scenario of Proof.scenarios({ good: context.short ? 1 : 3, controls: 1 })) {
+        results.push(await Proof.run(options, scenario));
+    }
+
+    // Back to the chart's own settings for the steps that follow.
+    await Proof.apply(options, options.values);
+    const verdict = Proof.judge(results);
+    await Proof.picture(options.out, results, context.rate);
+    return { ok: verdict.pass, details: { checks: verdict.checks }, rollout: results };
+};
+
+
+/** helm upgrade raising the drain budget: pods roll and carry the grace period derived from it. */
+export const helmUpgrade = async function (context: Context): Promise<StepResult> {
+
+    const before = new Set((await internals.pods(context, helm4.namespace, helm4.release)).map((pod) => pod.metadata.uid));
+    const shutdown = { delayMs: 5000, drainTimeoutMs: 20000, cleanupTimeoutMs: 5000, graceMarginSeconds: 2 };
+    const file = await internals.valuesFile(context, 'upgrade', { ...internals.baseValues, existingSecret: 'item-api-db', shutdown });
+    const run = await Cluster.helm(context.cluster, context.helm4, ['upgrade', helm4.release, context.chart, '--namespace', helm4.namespace, '--values', file, '--wait', '--timeout', '5m']);
+    const rollout = await internals.rolledOut(context, helm4.namespace, helm4.release);
+    const deployment = await internals.deployment(context, helm4.namespace, helm4.release);
+    let pods = await internals.pods(context, helm4.namespace, helm4.release);
+    for (let i = 0; i < 100 && pods.some((pod) => before.has(pod.metadata.uid)); ++i) {
+        await sleep(500);                                   // Old pods may still be draining
+        pods = await internals.pods(context, helm4.namespace, helm4.release);
+    }
+
+    const expected = internals.requiredGraceSeconds(shutdown, 0);
+    const template = deployment?.spec.template.spec.terminationGracePeriodSeconds;
+    const drainEnv = deployment?.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'SHUTDOWN_DRAIN_TIMEOUT_MS')?.value;
+    const ok = run.code === 0 && rollout.ok && template === expected && drainEnv === '20000' &&
+        pods.length > 0 && pods.every((pod) => !before.has(pod.metadata.uid) && pod.spec.terminationGracePeriodSeconds === expected);
+    return { ok, details: { exitCode: run.code, expectedGraceSeconds: expected, templateGraceSeconds: template, drainEnv, pods: pods.map((pod) => `${pod.metadata.name} grace=${pod.spec.terminationGracePeriodSeconds}`), deployment: rollout.status } };
+};
+
+
+/** kubectl drain on the only node: the PDB lets one pod go and blocks the rest until uncordon. */
+export const drain = async function (context: Context): Promise<StepResult> {
+
+    const { cluster } = context;
+    const node = 'item-api-node';
+    const before = await internals.pods(context, helm4.namespace, helm4.release);
+    const pdb = await Cluster.get<{ status: { disruptionsAllowed: number; currentHealthy: number; desiredHealthy: number } }>(cluster, `/apis/policy/v1/namespaces/${helm4.namespace}/poddisruptionbudgets/${helm4.release}`);
+    const run = await Cluster.kubectl(cluster, ['drain', node, '--pod-selector', `app.kubernetes.io/instance=${helm4.release}`, '--delete-emptydir-data', '--ignore-daemonsets', '--timeout=40s']);
+    const during = await internals.pods(context, helm4.namespace, helm4.release);
+    const evicted = before.filter((pod) => !during.some((p) => p.metadata.uid === pod.metadata.uid && !p.metadata.deletionTimestamp));
+    const pending = during.filter((pod) => pod.status.phase === 'Pending' && pod.status.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'));
+    const blocked = /disruption budget/i.test(run.stdout + run.stderr);
+    await internals.must('kubectl uncordon', Cluster.kubectl(cluster, ['uncordon', node]));
+    await internals.must('kubectl rollout status', Cluster.kubectl(cluster, ['rollout', 'status', `deployment/${helm4.release}`, '-n', helm4.namespace, '--timeout=3m']));
+    const after = await internals.rolledOut(context, helm4.namespace, helm4.release);
+    const allowed = pdb?.status.disruptionsAllowed ?? -1;
+    const ok = run.code !== 0 && blocked && allowed >= 1 && evicted.length === allowed && pending.length === allowed && after.ok;
+    return {
+        ok,
+        details: {
+            exitCode: run.code, blockedByPdb: blocked, pdb: pdb?.status ?? null, podsBefore: before.length,
+            evicted: evicted.map((pod) => pod.metadata.name), pendingUnschedulable: pending.map((pod) => pod.metadata.name),
+            afterUncordon: after.status, output: (run.stdout + run.stderr).trim().split('\n').slice(-8)
+        }
+    };
+};
+
+
+/** helm uninstall --wait, then nothing of either release is left in its namespace. */
+export const uninstall = async function (context: Context): Promise<StepResult> {
+
+    const { cluster } = context;
+    const types = (await internals.must('kubectl api-resources', Cluster.kubectl(cluster, ['api-resources', '--verbs=list', '--namespaced', '-o', 'name'])))
+        .stdout.split('\n').filter((type) => type && !/^events(\.events\.k8s\.io)?$/.test(type));
+    const details: Record<string, unknown> = {};
+    let ok = true;
+    for (const [helm, target] of [[context.helm4, helm4], [context.helm3, helm3]] as const) {
+        const run = await Cluster.helm(cluster, helm, ['uninstall', target.release, '--namespace', target.namespace, '--wait', '--timeout', '3m']);
+        const listed = await Cluster.kubectl(cluster, ['get', types.join(','), '-n', target.namespace, '-o', 'name']);
+        // The namespace's own objects and the ones prepared for it before the install stay.
+        const outside = /^(configmap\/kube-root-ca\.crt|serviceaccount\/default|secret\/item-api-db|service\/postgres|endpointslice\.discovery\.k8s\.io\/postgres-node|endpoints\/postgres)$/;
+        const left = listed.stdout.split('\n').filter((line) => line && !outside.test(line));
+        details[target.release] = { exitCode: run.code, output: (run.stdout + run.stderr).trim(), left };
+        ok &&= run.code === 0 && listed.code === 0 && left.length === 0;
+    }
+
+    return { ok, details };
+};
