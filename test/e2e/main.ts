@@ -31,6 +31,7 @@ const internals = {
         ['helm4-install', Steps.helm4Install],
         ['helm3-install', Steps.helm3Install],
         ['helm-test', Steps.helmTest],
+        ['pod-security', Steps.podSecurity],
         ['rollout-restart', Steps.rolloutRestart],
         ['helm-upgrade', Steps.helmUpgrade],
         ['drain', Steps.drain],

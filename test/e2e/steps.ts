@@ -239,6 +239,42 @@ export const helmTest = async function (context: Context): Promise<StepResult> {
 };
 
 
+/**
+ * The chart refuses values that break the restricted profile; with the documented opt-out it renders
+ * them, and the API server's own Pod Security admission must then refuse every pod (server-side
+ * dry run), while the default rendering is admitted. The chart's rule list and the server agree.
+ */
+export const podSecurity = async function (context: Context): Promise<StepResult> {
+
+    const render = async (name: string, values: Record<string, unknown>) => {
+
+        const file = await internals.valuesFile(context, name, { ...internals.baseValues, existingSecret: 'item-api-db', ...values });
+        return await Cluster.helm(context.cluster, context.helm4, ['template', helm4.release, context.chart, '--namespace', helm4.namespace, '--values', file]);
+    };
+
+    const apply = (manifests: string) => Cluster.kubectl(context.cluster, ['apply', '--dry-run=server', '-n', helm4.namespace, '-f', '-'], { input: manifests });
+    const broken = { securityContext: { runAsUser: 0, allowPrivilegeEscalation: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } } };
+    const refusedByChart = await render('pod-security-refused', broken);
+    const optedOut = await render('pod-security-opt-out', { ...broken, podSecurity: { allowNonRestricted: true } });
+    const serverOnOptOut = await apply(optedOut.stdout);
+    const serverOnDefault = await apply((await render('pod-security-default', {})).stdout);
+    // Admission refuses a Pod outright and only warns for the workloads that would create such pods.
+    const forbidden = [...serverOnOptOut.stderr.matchAll(/pods "([^"]+)" is forbidden: violates PodSecurity "restricted:latest"/g)].map((m) => m[1]);
+    const warned = [...serverOnOptOut.stderr.matchAll(/would violate PodSecurity "restricted:latest".*?container "([^"]+)"/g)].map((m) => m[1]);
+    const violations = { forbidden, warned };
+    const ok = refusedByChart.code !== 0 && /Pod Security/.test(refusedByChart.stderr) && optedOut.code === 0 &&
+        serverOnOptOut.code !== 0 && forbidden.includes(`${helm4.release}-test`) && warned.includes('item-api') && warned.includes('migrate') &&
+        serverOnDefault.code === 0 && !/PodSecurity/.test(serverOnDefault.stderr);
+    return {
+        ok,
+        details: {
+            chartRefusal: refusedByChart.stderr.trim().split('\n').slice(0, 6), serverRefused: violations,
+            serverOnOptOut: serverOnOptOut.stderr.split('\n').filter((line) => /PodSecurity/.test(line)), defaultAdmitted: serverOnDefault.code === 0, defaultPodSecurityWarnings: serverOnDefault.stderr.split('\n').filter((line) => /PodSecurity/.test(line))
+        }
+    };
+};
+
+
 export const rolloutRestart = async function (context: Context): Promise<StepResult> {
 
     const options: Proof.Options = {

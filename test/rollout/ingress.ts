@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,9 +41,12 @@ const internals = {
             'global',
             `    stats socket ${join(dir, 'admin.sock')} mode 600 level admin`,
             `    pidfile ${join(dir, 'haproxy.pid')}`,
-            '    maxconn 4096',                  // Two fds a connection; root here cannot raise the 20000 limit
+            '    maxconn 4096',
+            '    log stdout format raw local0',                  // Two fds a connection; root here cannot raise the 20000 limit
             'defaults',
             '    mode http',
+            '    log global',
+            '    option httplog',
             '    timeout connect 5s',
             '    timeout client 75s',
             '    timeout server 60s',
@@ -81,9 +84,11 @@ export const start = async function (options: { cluster: Cluster.Cluster; namesp
     await mkdir(options.dir, { recursive: true });
     const configFile = join(options.dir, 'haproxy.cfg');
     await writeFile(configFile, internals.config(options.dir, options.listen, internals.slots));
-    const child = spawn('haproxy', ['-W', '-db', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its access log (one line a request: timers, the server, how the session ended) stays with the run.
+    const accessLog = await open(join(options.dir, 'access.log'), 'w');
+    const child = spawn('haproxy', ['-W', '-db', '-f', configFile], { stdio: ['ignore', accessLog.fd, 'pipe'] });
     let errors = '';
-    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
     const socket = join(options.dir, 'admin.sock');
     for (let i = 0; ; ++i) {
         const ok = await internals.command(socket, ['show info']).then(() => true, () => false);
@@ -197,6 +202,7 @@ export const start = async function (options: { cluster: Cluster.Cluster; namesp
             await loop;
             child.kill('SIGTERM');
             await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
+            await accessLog.close();
         }
     };
 };
