@@ -76,6 +76,15 @@ const main = async function (): Promise<number> {
     const clusterStart = performance.now();
     let cluster = args['keep-cluster'] ? await Cluster.current() : null;
     const ownCluster = !cluster;
+    if (ownCluster) {
+        // A run that was killed leaves its cluster behind; down restores the machine from that
+        // run's own snapshot (and is a no-op when nothing is there).
+        const stale = await Cluster.down();
+        if (stale.code !== 0) {
+            throw new Error(`a previous cluster could not be taken down: ${stale.stderr}`);
+        }
+    }
+
     cluster ??= await Cluster.up();
     const clusterUpS = Math.round((performance.now() - clusterStart) / 100) / 10;
     const steps: { name: string; ok: boolean; seconds: number; details?: Record<string, unknown>; error?: string }[] = [];

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
@@ -356,12 +357,26 @@ export const uninstall = async function (context: Context): Promise<StepResult> 
     let ok = true;
     for (const [helm, target] of [[context.helm4, helm4], [context.helm3, helm3]] as const) {
         const run = await Cluster.helm(cluster, helm, ['uninstall', target.release, '--namespace', target.namespace, '--wait', '--timeout', '3m']);
-        const listed = await Cluster.kubectl(cluster, ['get', types.join(','), '-n', target.namespace, '-o', 'name']);
         // The namespace's own objects and the ones prepared for it before the install stay.
         const outside = /^(configmap\/kube-root-ca\.crt|serviceaccount\/default|secret\/item-api-db|service\/postgres|endpointslice\.discovery\.k8s\.io\/postgres-node|endpoints\/postgres)$/;
-        const left = listed.stdout.split('\n').filter((line) => line && !outside.test(line));
-        details[target.release] = { exitCode: run.code, output: (run.stdout + run.stderr).trim(), left };
-        ok &&= run.code === 0 && listed.code === 0 && left.length === 0;
+        const remaining = async () => {
+
+            const listed = await internals.must('kubectl get', Cluster.kubectl(cluster, ['get', types.join(','), '-n', target.namespace, '-o', 'name']));
+            return listed.stdout.split('\n').filter((line) => line && !outside.test(line));
+        };
+
+        // helm returns once the release's objects are deleted; their pods then drain through the
+        // shutdown sequence (the grace period) before the API server lets them go.
+        const started = performance.now();
+        const atReturn = await remaining();
+        let left = atReturn;
+        while (left.length && left.every((name) => name.startsWith('pod/')) && performance.now() - started < 90_000) {
+            await sleep(1000);
+            left = await remaining();
+        }
+
+        details[target.release] = { exitCode: run.code, output: (run.stdout + run.stderr).trim(), podsDrainingWhenHelmReturned: atReturn, left, goneAfterS: Math.round((performance.now() - started) / 100) / 10 };
+        ok &&= run.code === 0 && left.length === 0;
     }
 
     return { ok, details };
