@@ -38,7 +38,19 @@ const internals = {
         unavailable: 'Database unavailable, overloaded or slow: retry after Retry-After seconds'
     },
 
-    schema: (joi: Schema) => parse(joi, 'open-api') as Record<string, unknown>,
+    // joi-to-json drops an object's min/max key counts: PATCH's "at least one field" would go unsaid.
+    schema(joi: Schema): Record<string, unknown> {
+
+        const schema = parse(joi, 'open-api') as Record<string, unknown>;
+        const description = joi.describe() as { type: string; rules?: { name: string; args: { limit: number } }[] };
+        for (const rule of description.type === 'object' ? description.rules ?? [] : []) {
+            if (rule.name === 'min' || rule.name === 'max') {
+                schema[`${rule.name}Properties`] = rule.args.limit;
+            }
+        }
+
+        return schema;
+    },
 
     isJoi: (value: unknown): value is Schema => Boolean(value) && typeof value === 'object' && 'describe' in (value as object),
 

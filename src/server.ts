@@ -40,9 +40,11 @@ const internals = {
             return unavailable;
         }
 
-        // field replaces hapi's validation details, so every error has the one documented shape.
-        const payload = response.output.payload as { field?: string; validation?: { keys: string[] } };
-        const field = (response.data as { field?: string } | null)?.field ?? payload.validation?.keys[0];
+        // field replaces hapi's validation details, so every error has the one documented shape. It comes
+        // from joi's path, not from hapi's keys, which are HTML-escaped: "ß" would come back as "&#223;".
+        const payload = response.output.payload as { field?: string; validation?: unknown };
+        const path = (response as { details?: { path: (string | number)[] }[] }).details?.[0]?.path ?? [];
+        const field = (response.data as { field?: string } | null)?.field ?? (path.length ? path.join('.') : undefined);
         delete payload.validation;
         if (field !== undefined) {
             payload.field = field;

@@ -53,7 +53,7 @@ export const createItem = Joi.object({
 
 export const updateItem = Joi.object({
     name,
-    description: description.allow(null).description('null clears it'),
+    description: description.allow(null),                            // null clears it
     quantity
 }).min(1).required().prefs({ convert: false }).label('UpdateItem');
 

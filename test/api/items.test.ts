@@ -81,6 +81,7 @@ describe('POST /items', () => {
         ['a quantity given as a string', { name: 'a', quantity: '3' }, 'quantity'],
         ['a name given as a number', { name: 42 }, 'name'],
         ['an unknown field', { name: 'a', colour: 'red' }, 'colour'],
+        ['an unknown field whose name HTML would escape', { name: 'a', '<ß&>': 1 }, '<ß&>'],
         ['a client-chosen id', { name: 'a', id: '01a1fda8-1894-7455-9a35-840c7ccb6686' }, 'id'],
         ['a client-chosen version', { name: 'a', version: 7 }, 'version'],
         ['a name containing NUL', { name: 'a\u0000b' }, 'name'],
