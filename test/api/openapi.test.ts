@@ -48,6 +48,11 @@ it('is a valid OpenAPI 3 document', async () => {
     const result = await new Validator().validate(doc);
     expect(result.errors).toBeUndefined();
     expect(result.valid).toBe(true);
+
+    // The validator does refuse a document that breaks the schema: a response without its description.
+    const broken = structuredClone(doc) as any;
+    delete broken.paths['/items'].post.responses['201'].description;
+    expect((await new Validator().validate(broken)).valid).toBe(false);
 });
 
 it('lists every status each operation answers, with the error shape, and the headers it requires', async () => {

@@ -219,6 +219,8 @@ export const mutation = function (operation: Operation, hints: Hints): fc.Arbitr
         mutations.push(...names.map((name) => fc.option(hostile(body.properties![name]!, hints), { nil: undefined }).map((value) => property(name, value))));
         mutations.push(fc.tuple(fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).filter((name) => !names.includes(name)), hostile({ type: 'string' }, hints)).map(([name, value]) => property(name, value)));
         mutations.push(hostile(body, hints).map((value) => (request: Request) => ({ ...request, body: value })));
+        mutations.push(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/json-patch+json')
+            .map((type) => (request: Request) => ({ ...request, headers: { ...request.headers, 'content-type': type } })));
     }
 
     return fc.tuple(request(operation, hints), fc.oneof(...mutations)).map(([base, mutate]) => mutate(base));

@@ -38,6 +38,7 @@ export interface Operation {
     path: string;
     parameters: Parameter[];
     body?: Schema;
+    contentTypes: string[];
     statuses: string[];
 }
 
@@ -127,6 +128,11 @@ export const load = async function (url: string): Promise<Document> {
 
         if (operation.body) {
             const validate = validator(`${base}/requestBody/content/application~1json/schema`);
+            const contentType = request.headers['content-type'];
+            if (contentType !== undefined && !operation.contentTypes.some((type) => String(contentType).split(';')[0]!.trim().toLowerCase() === type)) {
+                errors.push({ message: `content-type ${contentType} is not one of ${operation.contentTypes.join(', ')}` });
+            }
+
             if (request.body === undefined) {
                 errors.push({ message: 'body is required' });
             }
@@ -147,6 +153,7 @@ export const load = async function (url: string): Promise<Document> {
         path,
         parameters: operation.parameters ?? [],
         ...(operation.requestBody ? { body: operation.requestBody.content['application/json']!.schema } : {}),
+        contentTypes: Object.keys(operation.requestBody?.content ?? {}),
         statuses: Object.keys(operation.responses)
     })));
 

@@ -34,7 +34,7 @@ const internals = {
 
     profiles: {
         short: { name: 'short', seed: 20261123, valid: 400, invalid: 800, sequences: 60, commands: 20, timeLimitMs: 12_000 },
-        long: { name: 'long', seed: 20261123, valid: 3000, invalid: 6000, sequences: 300, commands: 40, timeLimitMs: 300_000 }
+        long: { name: 'long', seed: 20261123, valid: 10_000, invalid: 20_000, sequences: 1000, commands: 40, timeLimitMs: 300_000 }
     } as Record<string, Profile>,
 
     // Statuses a valid request may answer besides success: each means a state the request could not know.
@@ -158,7 +158,7 @@ export const invalid = function (target: Target, hints: Hints): fc.IAsyncPropert
 interface Model {
     items: Map<string, Record<string, unknown>>;
     deleted: string[];
-    keys: Map<string, { body: Record<string, unknown>; first: unknown }>;
+    keys: Map<string, { body: Record<string, unknown>; first: unknown; etag: string | null; location: string | null }>;
 }
 
 interface Real {
@@ -205,6 +205,7 @@ const commands = {
                 expect(res.status).toBe(201);
                 expect(res.headers.get('idempotent-replayed')).toBe('true');
                 expect(res.body).toEqual(used.first);
+                expect([sequence.etag(res), res.headers.get('location')]).toEqual([used.etag, used.location]);
             }
             else {
                 expect(res.status).toBe(422);
@@ -219,7 +220,7 @@ const commands = {
         expect(sequence.etag(res)).toBe('"1"');
         model.items.set(item.id as string, item);
         if (key) {
-            model.keys.set(key, { body, first: item });
+            model.keys.set(key, { body, first: item, etag: sequence.etag(res), location: res.headers.get('location') });
         }
     }),
 
@@ -230,6 +231,7 @@ const commands = {
         expect(res.status).toBe(201);
         expect(res.headers.get('idempotent-replayed')).toBe('true');
         expect(res.body).toEqual(used.first);
+        expect([sequence.etag(res), res.headers.get('location')]).toEqual([used.etag, used.location]);
         expect((await App.counts(real.target.db)).items).toBe(model.items.size);
     }),
 
