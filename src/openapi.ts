@@ -15,6 +15,8 @@ declare module '@hapi/hapi' {
     interface RouteOptionsApp {
         /** Statuses the handler answers besides success, each with what it means. */
         statuses?: Record<number, string>;
+        /** Headers of the success response. */
+        headers?: Record<string, { description: string; required: boolean; schema: object }>;
     }
 }
 
@@ -110,7 +112,7 @@ const internals = {
         const success = statuses.length ? statuses : response.schema ? [[route.method === 'post' ? '201' : '200', response.schema]] : [['204', null]];
         for (const [status, schema] of success) {
             operation.responses[String(status)] = internals.isJoi(schema) ?
-                { description: 'Success', content: { 'application/json': { schema: internals.schema(schema) } } } :
+                { description: 'Success', ...(settings.app?.headers ? { headers: settings.app.headers } : {}), content: { 'application/json': { schema: internals.schema(schema) } } } :
                 { description: 'No content' };
         }
 

@@ -53,7 +53,15 @@ const internals = {
 
     id: (request: Request) => (request.params as { id: string }).id,
 
-    location: (request: Request, id: string) => `${request.path.replace(/\/$/, '')}/${id}`
+    location: (request: Request, id: string) => `${request.path.replace(/\/$/, '')}/${id}`,
+
+    // Response headers as the OpenAPI document states them.
+    etag: { description: 'The item\'s version as a strong tag, for If-Match and If-None-Match', required: true, schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' } },
+
+    created: {
+        Location: { description: 'Path of the item', required: true, schema: { type: 'string', pattern: '^/items/[0-9a-f-]{36}$' } },
+        'Idempotent-Replayed': { description: '"true" when the response replays the first one for this Idempotency-Key', required: false, schema: { type: 'string', enum: ['true'] } }
+    }
 };
 
 
@@ -76,7 +84,7 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 notes: 'With Idempotency-Key, the same key and body within 24 h replays the first response; the same key with another body is 422.',
                 validate: { payload: Schemas.createItem, headers: Schemas.idempotencyHeaders },
                 response: response(Schemas.item, { 201: Schemas.item }),
-                app: { statuses: { 422: 'Idempotency-Key already used with another body' } },
+                app: { statuses: { 422: 'Idempotency-Key already used with another body' }, headers: { ETag: internals.etag, ...internals.created } },
                 handler: async (request, h) => {
 
                     const key = request.headers['idempotency-key'] as string | undefined;
@@ -117,7 +125,7 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 description: 'Get an item',
                 validate: { params: Schemas.idParams, headers: Schemas.ifNoneMatchHeaders },
                 response: response(Schemas.item),
-                app: { statuses: { 304: 'Not modified: If-None-Match names the current version', 404: 'No item with this id' } },
+                app: { statuses: { 304: 'Not modified: If-None-Match names the current version', 404: 'No item with this id' }, headers: { ETag: internals.etag } },
                 handler: async (request, h) => {
 
                     const item = await Store.get(db, internals.id(request));
@@ -138,7 +146,7 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 notes: 'Requires If-Match with the current ETag: missing -> 428, stale -> 412.',
                 validate: { params: Schemas.idParams, payload: Schemas.updateItem, headers: Schemas.requiredIfMatchHeaders, failAction: internals.preconditionRequired },
                 response: response(Schemas.item),
-                app: { statuses: { 404: 'No item with this id', 412: 'If-Match does not match the current version', 428: 'If-Match missing' } },
+                app: { statuses: { 404: 'No item with this id', 412: 'If-Match does not match the current version', 428: 'If-Match missing' }, headers: { ETag: internals.etag } },
                 handler: async (request, h) => {
 
                     const expected = internals.expectedVersion(request.headers['if-match'] as string);

@@ -87,6 +87,20 @@ it('fails when NUL and lone surrogates are cleaned away instead of refused', asy
     expect(report).toMatch(/\\u0000|\\ud[89a-f]/i);                  // JSON's escape of NUL or of a lone surrogate
 }, profile.timeLimitMs + 30_000);
 
+it('fails when item responses lose the ETag the document requires', async () => {
+
+    const dropEtag = (server: Server) => server.ext('onPreResponse', (request: Request, h: ResponseToolkit) => {
+
+        const response = request.response as { headers?: Record<string, unknown> };
+        delete response.headers?.etag;
+        return h.continue;
+    });
+
+    const { details, report } = await internals.failure(dropEtag, async (target) => Properties.valid(target, await Properties.hints(target)), profile.valid);
+    expect(details.failed).toBe(true);
+    expect(report).toMatch(/lacks its required header ETag/);
+}, profile.timeLimitMs + 30_000);
+
 it('fails when replaying an Idempotency-Key creates a second item', async () => {
 
     // Each request's key made unique before the handler sees it: the service forgets every key.

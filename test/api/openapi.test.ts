@@ -75,6 +75,9 @@ it('lists every status each operation answers, with the error shape, and the hea
         { $ref: '#/components/schemas/Error' },
         { type: 'object', properties: { statusCode: { type: 'integer', enum: [428] } } }
     ]);
+    expect(doc.paths['/items'].post.responses['201'].headers).toMatchObject({ ETag: { required: true }, Location: { required: true }, 'Idempotent-Replayed': { required: false } });
+    expect(doc.paths['/items/{id}'].patch.responses['200'].headers).toMatchObject({ ETag: { required: true, schema: { pattern: '^"[1-9][0-9]*"$' } } });
+    expect(doc.paths['/items'].get.responses['503'].headers).toHaveProperty('Retry-After');
     expect(doc.components.schemas.Error).toMatchObject({ required: ['statusCode', 'error', 'message'], additionalProperties: false });
     expect(doc.paths['/items/{id}'].delete.parameters).toContainEqual(expect.objectContaining({ name: 'if-match', required: false }));
 

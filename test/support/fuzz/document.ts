@@ -60,8 +60,8 @@ export interface Document {
     requestErrors(operation: Operation, request: Request): string[];
     // The inputs at fault: parameter names and body properties; none for a body that is not an object.
     faultyFields(operation: Operation, request: Request): string[];
-    // Errors of a response against what the document says its operation answers.
-    responseErrors(operation: Operation, status: number, contentType: string | null, body: unknown): string[];
+    // Errors of a response against what the document says its operation answers: status, headers, body.
+    responseErrors(operation: Operation, response: { status: number; headers: Headers; contentType: string | null; body: unknown }): string[];
 }
 
 
@@ -180,24 +180,36 @@ export const load = async function (url: string): Promise<Document> {
             return faults(operation, request).flatMap((fault) => (fault.field === undefined ? [] : [fault.field]));
         },
 
-        responseErrors(operation, status, contentType, body) {
+        responseErrors(operation, { status, headers, contentType, body }) {
 
             const key = String(status);
             if (!operation.statuses.includes(key)) {
                 return [`status ${status} is not documented for ${operation.method.toUpperCase()} ${operation.path} (documented: ${operation.statuses.join(', ')})`];
             }
 
-            const response = doc.paths[operation.path]![operation.method]!.responses[key] as { content?: Record<string, unknown> };
+            const base = internals.pointer('', 'paths', operation.path, operation.method, 'responses', key);
+            const response = doc.paths[operation.path]![operation.method]!.responses[key] as { headers?: Record<string, { required?: boolean }>; content?: Record<string, unknown> };
+            const errors = Object.entries(response.headers ?? {}).flatMap(([name, header]) => {
+
+                const value = headers.get(name);
+                if (value === null) {
+                    return header.required ? [`response ${status} lacks its required header ${name}`] : [];
+                }
+
+                const validate = validator(`${base}/headers/${internals.pointer(name)}/schema`);
+                return validate(value) ? [] : describe(validate).map((message) => `response ${status} header ${name}${message}`);
+            });
+
             if (!response.content) {
-                return body === null ? [] : [`status ${status} is documented without a body, got ${JSON.stringify(body)}`];
+                return body === null ? errors : [...errors, `status ${status} is documented without a body, got ${JSON.stringify(body)}`];
             }
 
             if (!contentType || !Object.keys(response.content).some((type) => contentType.startsWith(type))) {
-                return [`status ${status} content-type ${contentType} is not one of ${Object.keys(response.content).join(', ')}`];
+                return [...errors, `status ${status} content-type ${contentType} is not one of ${Object.keys(response.content).join(', ')}`];
             }
 
-            const validate = validator(`${internals.pointer('', 'paths', operation.path, operation.method, 'responses', key, 'content', 'application/json')}/schema`);
-            return validate(body) ? [] : describe(validate).map((message) => `response ${status} body ${message}`);
+            const validate = validator(`${base}/content/application~1json/schema`);
+            return validate(body) ? errors : [...errors, ...describe(validate).map((message) => `response ${status} body${message}`)];
         }
     };
 };

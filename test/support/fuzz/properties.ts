@@ -48,7 +48,7 @@ const internals = {
     // What the document says this response may be; a failure shows the request as curl.
     conforms(target: Target, operation: Operation, request: Request, res: Http.Response): void {
 
-        const errors = target.doc.responseErrors(operation, res.status, res.contentType, res.body);
+        const errors = target.doc.responseErrors(operation, res);
         expect(errors, `${Http.curl(target.url, request)}\n-> ${res.status} ${JSON.stringify(res.body)}\n${errors.join('\n')}`).toEqual([]);
     },
 
