@@ -11,6 +11,16 @@ import type { parse as Parse } from 'joi-to-json';
 const parse = createRequire(import.meta.url)('joi-to-json') as typeof Parse;
 
 
+declare module '@hapi/hapi' {
+    interface RouteOptionsApp {
+        /** Statuses the handler answers besides success, each with what it means. */
+        statuses?: Record<number, string>;
+        /** Headers of the success response. */
+        headers?: Record<string, { description: string; required: boolean; schema: object }>;
+    }
+}
+
+
 interface Operation {
     summary?: string;
     description?: string;
@@ -21,13 +31,34 @@ interface Operation {
 
 
 const internals = {
-    errorResponse: { $ref: '#/components/responses/Error' },
 
-    schema: (joi: Schema) => parse(joi, 'open-api') as Record<string, unknown>,
+    // What hapi itself answers on every route that validates, parses a body or reaches the database.
+    statuses: {
+        validation: 'Invalid input; field names the first input at fault',
+        tooLarge: 'Body larger than the limit',
+        mediaType: 'Body is not application/json',
+        unavailable: 'Database unavailable, overloaded or slow: retry after Retry-After seconds'
+    },
+
+    // joi-to-json drops an object's min/max key counts: PATCH's "at least one field" would go unsaid.
+    schema(joi: Schema): Record<string, unknown> {
+
+        const schema = parse(joi, 'open-api') as Record<string, unknown>;
+        const description = joi.describe() as { type: string; rules?: { name: string; args: { limit: number } }[] };
+        for (const rule of description.type === 'object' ? description.rules ?? [] : []) {
+            if (rule.name === 'min' || rule.name === 'max') {
+                schema[`${rule.name}Properties`] = rule.args.limit;
+            }
+        }
+
+        return schema;
+    },
+
+    isJoi: (value: unknown): value is Schema => Boolean(value) && typeof value === 'object' && 'describe' in (value as object),
 
     parameters(joi: unknown, location: 'path' | 'query' | 'header'): object[] {
 
-        if (!joi || typeof joi !== 'object' || !('describe' in joi)) {
+        if (!internals.isJoi(joi)) {
             return [];
         }
 
@@ -39,6 +70,21 @@ const internals = {
             ...(property.description ? { description: property.description } : {}),
             schema: property
         }));
+    },
+
+    // An error's body is boom's shape, with statusCode equal to the response's status.
+    error(status: number, description: string): object {
+
+        if (status === 304) {
+            return { description };
+        }
+
+        const schema = { allOf: [{ $ref: '#/components/schemas/Error' }, { type: 'object', properties: { statusCode: { type: 'integer', enum: [status] } } }] };
+        return {
+            description,
+            ...(status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } } } } : {}),
+            content: { 'application/json': { schema } }
+        };
     },
 
     operation(route: RequestRoute): Operation {
@@ -57,20 +103,34 @@ const internals = {
             responses: {}
         };
 
-        if (validate.payload && typeof validate.payload === 'object' && 'describe' in validate.payload) {
+        const hasPayload = internals.isJoi(validate.payload);
+        if (hasPayload) {
             operation.requestBody = { required: true, content: { 'application/json': { schema: internals.schema(validate.payload as Schema) } } };
         }
 
         const statuses = Object.entries(response.status ?? {});
         const success = statuses.length ? statuses : response.schema ? [[route.method === 'post' ? '201' : '200', response.schema]] : [['204', null]];
         for (const [status, schema] of success) {
-            operation.responses[String(status)] = schema && typeof schema === 'object' && 'describe' in schema ?
-                { description: 'Success', content: { 'application/json': { schema: internals.schema(schema as Schema) } } } :
+            operation.responses[String(status)] = internals.isJoi(schema) ?
+                { description: 'Success', ...(settings.app?.headers ? { headers: settings.app.headers } : {}), content: { 'application/json': { schema: internals.schema(schema) } } } :
                 { description: 'No content' };
         }
 
-        operation.responses['4XX'] = internals.errorResponse;
-        operation.responses['503'] = internals.errorResponse;
+        const validates = Boolean(validate.params || validate.query || validate.headers || hasPayload);
+        const others = new Map<number, string>(validates ? [[400, internals.statuses.validation]] : []);
+        if (hasPayload) {
+            others.set(413, internals.statuses.tooLarge).set(415, internals.statuses.mediaType);
+        }
+
+        for (const [status, description] of Object.entries(settings.app?.statuses ?? {})) {
+            others.set(Number(status), description);
+        }
+
+        others.set(503, internals.statuses.unavailable);
+        for (const status of [...others.keys()].sort((a, b) => a - b)) {
+            operation.responses[String(status)] = internals.error(status, others.get(status)!);
+        }
+
         return operation;
     }
 };
@@ -93,22 +153,17 @@ export const document = function (server: Server, info: { title: string; version
         info,
         paths,
         components: {
-            responses: {
+            schemas: {
                 Error: {
-                    description: 'Error (boom shape); validation errors name the failing field',
-                    content: {
-                        'application/json': {
-                            schema: {
-                                type: 'object',
-                                required: ['statusCode', 'error', 'message'],
-                                properties: {
-                                    statusCode: { type: 'integer' },
-                                    error: { type: 'string' },
-                                    message: { type: 'string' },
-                                    field: { type: 'string' }
-                                }
-                            }
-                        }
+                    type: 'object',
+                    description: 'Every error (boom\'s shape); field names the input at fault when there is one',
+                    required: ['statusCode', 'error', 'message'],
+                    additionalProperties: false,
+                    properties: {
+                        statusCode: { type: 'integer' },
+                        error: { type: 'string' },
+                        message: { type: 'string' },
+                        field: { type: 'string' }
                     }
                 }
             }

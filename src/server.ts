@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import * as Db from './db.ts';
 import * as Items from './items/routes.ts';
 import type { Logger } from './logger.ts';
+import * as MethodNotAllowed from './method-not-allowed.ts';
 import * as OpenApi from './openapi.ts';
 
 
@@ -39,9 +40,14 @@ const internals = {
             return unavailable;
         }
 
-        const field = (response.data as { field?: string } | null)?.field ?? (response.output.payload as { validation?: { keys: string[] } }).validation?.keys[0];
+        // field replaces hapi's validation details, so every error has the one documented shape. It comes
+        // from joi's path, not from hapi's keys, which are HTML-escaped: "ß" would come back as "&#223;".
+        const payload = response.output.payload as { field?: string; validation?: unknown };
+        const path = (response as { details?: { path: (string | number)[] }[] }).details?.[0]?.path ?? [];
+        const field = (response.data as { field?: string } | null)?.field ?? (path.length ? path.join('.') : undefined);
+        delete payload.validation;
         if (field !== undefined) {
-            (response.output.payload as { field?: string }).field = field;
+            payload.field = field;
         }
 
         return h.continue;
@@ -100,6 +106,7 @@ export const create = async function (options: ServerOptions): Promise<Server> {
 
     const openapi = OpenApi.document(server, { title: 'item-api', version: '1' });
     server.route({ method: 'GET', path: '/openapi.json', handler: () => openapi });
+    server.route(MethodNotAllowed.routes(server));
 
     return server;
 };

@@ -23,11 +23,7 @@ const internals = {
     },
 
     // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches; "*" matches any current version.
-    expectedVersion(header: string | undefined): number | '*' | undefined | null {
-
-        if (header === undefined) {
-            return undefined;
-        }
+    expectedVersion(header: string): number | '*' | null {
 
         const tags = header.split(',').map((tag) => tag.trim());
         if (tags.includes('*')) {
@@ -44,21 +40,28 @@ const internals = {
         return null;                                                // Present but matches no version
     },
 
-    encodeCursor: (id: string) => Buffer.from(id).toString('base64url'),
+    // PATCH declares If-Match required, so its absence fails header validation; RFC 6585 names that
+    // case 428, which tells a client to read the item first, where a 400 would say its request is malformed.
+    preconditionRequired(request: Request, _h: ResponseToolkit, err?: Error): never {
 
-    decodeCursor(cursor: string): string {
-
-        const id = Buffer.from(cursor, 'base64url').toString();
-        if (Schemas.itemId.validate(id).error) {
-            throw Boom.badRequest('"cursor" is not a cursor returned by this API', { field: 'cursor' });
+        if (request.headers['if-match'] === undefined) {
+            throw Boom.preconditionRequired('If-Match with the item\'s current ETag is required', { field: 'if-match' });
         }
 
-        return id;
+        throw err;
     },
 
     id: (request: Request) => (request.params as { id: string }).id,
 
-    location: (request: Request, id: string) => `${request.path.replace(/\/$/, '')}/${id}`
+    location: (request: Request, id: string) => `${request.path.replace(/\/$/, '')}/${id}`,
+
+    // Response headers as the OpenAPI document states them.
+    etag: { description: 'The item\'s version as a strong tag, for If-Match and If-None-Match', required: true, schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' } },
+
+    created: {
+        Location: { description: 'Path of the item', required: true, schema: { type: 'string', pattern: '^/items/[0-9a-f-]{36}$' } },
+        'Idempotent-Replayed': { description: '"true" when the response replays the first one for this Idempotency-Key', required: false, schema: { type: 'string', enum: ['true'] } }
+    }
 };
 
 
@@ -69,6 +72,8 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
         schema, status, sample: options.validateResponses ? 100 : 0, failAction: 'error' as const
     });
 
+    // Each route lists the statuses its handler answers besides success; the OpenAPI document adds those
+    // that validation, payload parsing and the database answer on every route.
     return [
         {
             method: 'POST',
@@ -79,6 +84,7 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 notes: 'With Idempotency-Key, the same key and body within 24 h replays the first response; the same key with another body is 422.',
                 validate: { payload: Schemas.createItem, headers: Schemas.idempotencyHeaders },
                 response: response(Schemas.item, { 201: Schemas.item }),
+                app: { statuses: { 422: 'Idempotency-Key already used with another body' }, headers: { ETag: internals.etag, ...internals.created } },
                 handler: async (request, h) => {
 
                     const key = request.headers['idempotency-key'] as string | undefined;
@@ -106,8 +112,8 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 handler: async (request) => {
 
                     const { limit, cursor } = request.query as { limit: number; cursor?: string };
-                    const page = await Store.list(db, { limit, ...(cursor ? { after: internals.decodeCursor(cursor) } : {}) });
-                    return { items: page.items, nextCursor: page.last ? internals.encodeCursor(page.last) : null };
+                    const page = await Store.list(db, { limit, ...(cursor ? { after: cursor } : {}) });
+                    return { items: page.items, nextCursor: page.last };
                 }
             }
         },
@@ -117,8 +123,9 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
             options: {
                 tags: ['api'],
                 description: 'Get an item',
-                validate: { params: Schemas.idParams },
+                validate: { params: Schemas.idParams, headers: Schemas.ifNoneMatchHeaders },
                 response: response(Schemas.item),
+                app: { statuses: { 304: 'Not modified: If-None-Match names the current version', 404: 'No item with this id' }, headers: { ETag: internals.etag } },
                 handler: async (request, h) => {
 
                     const item = await Store.get(db, internals.id(request));
@@ -137,15 +144,12 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 tags: ['api'],
                 description: 'Change some fields of an item',
                 notes: 'Requires If-Match with the current ETag: missing -> 428, stale -> 412.',
-                validate: { params: Schemas.idParams, payload: Schemas.updateItem, headers: Schemas.ifMatchHeaders },
+                validate: { params: Schemas.idParams, payload: Schemas.updateItem, headers: Schemas.requiredIfMatchHeaders, failAction: internals.preconditionRequired },
                 response: response(Schemas.item),
+                app: { statuses: { 404: 'No item with this id', 412: 'If-Match does not match the current version', 428: 'If-Match missing' }, headers: { ETag: internals.etag } },
                 handler: async (request, h) => {
 
-                    const expected = internals.expectedVersion(request.headers['if-match'] as string | undefined);
-                    if (expected === undefined) {
-                        throw Boom.preconditionRequired('If-Match with the item\'s current ETag is required', { field: 'if-match' });
-                    }
-
+                    const expected = internals.expectedVersion(request.headers['if-match'] as string);
                     const outcome = expected === null ?
                         await Store.get(db, internals.id(request)).then((item) => (item ? { kind: 'stale' } as const : { kind: 'not-found' } as const)) :
                         await Store.update(db, internals.id(request), expected, request.payload as Store.ItemChanges);
@@ -169,10 +173,12 @@ export const routes = function (options: RouteOptions): ServerRoute[] {
                 tags: ['api'],
                 description: 'Delete an item',
                 notes: 'If-Match is optional; when present it must match the current ETag.',
-                validate: { params: Schemas.idParams, headers: Schemas.ifMatchHeaders },
+                validate: { params: Schemas.idParams, headers: Schemas.optionalIfMatchHeaders },
+                app: { statuses: { 404: 'No item with this id', 412: 'If-Match does not match the current version' } },
                 handler: async (request, h) => {
 
-                    const expected = internals.expectedVersion(request.headers['if-match'] as string | undefined);
+                    const header = request.headers['if-match'] as string | undefined;
+                    const expected = header === undefined ? undefined : internals.expectedVersion(header);
                     const outcome = expected === null ?
                         await Store.get(db, internals.id(request)).then((item) => (item ? 'stale' : 'not-found')) :
                         await Store.remove(db, internals.id(request), expected);

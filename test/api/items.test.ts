@@ -1,3 +1,5 @@
+import Http from 'node:http';
+
 import { beforeEach, describe, expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
@@ -18,6 +20,20 @@ const request = async (method: string, path: string, options: { body?: unknown; 
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 };
+
+// fetch refuses to send TRACE: node's own client does not.
+const raw = (method: string, path: string) => new Promise<{ status: number; allow: string | undefined; body: any }>((resolve, reject) => {
+
+    const req = Http.request(`${fixture.app.url}${path}`, { method }, (res) => {
+
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+
+    req.on('error', reject);
+    req.end();
+});
 
 const create = async (body: object = { name: 'widget' }) => {
 
@@ -65,14 +81,39 @@ describe('POST /items', () => {
         ['a quantity given as a string', { name: 'a', quantity: '3' }, 'quantity'],
         ['a name given as a number', { name: 42 }, 'name'],
         ['an unknown field', { name: 'a', colour: 'red' }, 'colour'],
+        ['an unknown field whose name HTML would escape', { name: 'a', '<ß&>': 1 }, '<ß&>'],
         ['a client-chosen id', { name: 'a', id: '01a1fda8-1894-7455-9a35-840c7ccb6686' }, 'id'],
-        ['a client-chosen version', { name: 'a', version: 7 }, 'version']
+        ['a client-chosen version', { name: 'a', version: 7 }, 'version'],
+        ['a name containing NUL', { name: 'a\u0000b' }, 'name'],
+        ['a description containing NUL', { name: 'a', description: '\u0000' }, 'description'],
+        ['a name with an unpaired high surrogate', { name: '\ud800x' }, 'name'],
+        ['a name with an unpaired low surrogate', { name: 'x\udc00' }, 'name'],
+        ['a description with surrogates in the wrong order', { name: 'a', description: '\udc00\ud800' }, 'description'],
+        ['an empty description', { name: 'a', description: '' }, 'description'],
+        ['a name of 201 characters outside the BMP', { name: '\u{1F600}'.repeat(201) }, 'name']
     ])('rejects %s with 400 naming the field, and stores nothing', async (_, body, field) => {
 
         const res = await request('POST', '/items', { body });
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', field });
         expect(res.body.message).toContain(field);
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
+    });
+
+    it('stores text exactly, counting characters rather than UTF-16 units', async () => {
+
+        const name = '\u{1F600}'.repeat(200);                                 // 400 UTF-16 units, 200 characters
+        const description = 'e\u0301 \uFEFF\uFFFF \u202E\u0007 \r\n\t';        // Unnormalised, BOM, noncharacter, RTL override, controls
+        const res = await create({ name, description });
+        expect(res.body).toMatchObject({ name, description });
+        expect(await fixture.app.db('items').where({ id: res.body.id }).first()).toMatchObject({ name, description });
+        expect((await request('GET', `/items/${res.body.id}`)).body).toMatchObject({ name, description });
+    });
+
+    it('rejects a missing body with 400 naming none of the fields, and stores nothing', async () => {
+
+        const res = await request('POST', '/items', { headers: json });
+        expect(res.status).toBe(400);
         expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
     });
 
@@ -137,6 +178,36 @@ describe('GET /items/{id}', () => {
         expect(res.body).toEqual({ statusCode: 404, error: 'Not Found', message: 'Item not found' });
     });
 
+    it.each([
+        ['a version 4 UUID', '1b4e28ba-2fa1-41d2-883f-0016d3cca427'],
+        ['a version 3 UUID', '6fa459ea-ee8a-3ca4-894e-db77e160355e'],
+        ['the nil UUID', '00000000-0000-0000-0000-000000000000'],
+        ['an upper-case UUID', '01A1FDA8-1894-7455-9A35-840C7CCB6686']
+    ])('returns 404 for %s that names no item', async (_, id) => {
+
+        const res = await request('GET', `/items/${id}`);
+        expect(res.status).toBe(404);
+    });
+
+    it('finds an item by its id in upper case', async () => {
+
+        const { body: created } = await create();
+        const res = await request('GET', `/items/${created.id.toUpperCase()}`);
+        expect(res.status).toBe(200);
+        expect(res.body.id).toBe(created.id);
+    });
+
+    it.each([
+        ['with braces', '{01a1fda8-1894-7455-9a35-840c7ccb6686}'],
+        ['without hyphens', '01a1fda8189474559a35840c7ccb6686'],
+        ['as a URN', 'urn:uuid:01a1fda8-1894-7455-9a35-840c7ccb6686']
+    ])('returns 400 naming the id for a UUID %s, which the document does not allow', async (_, id) => {
+
+        const res = await request('GET', `/items/${encodeURIComponent(id)}`);
+        expect(res.status).toBe(400);
+        expect(res.body).toMatchObject({ statusCode: 400, field: 'id' });
+    });
+
     it('returns 400 naming the id when it is not a uuid', async () => {
 
         const res = await request('GET', '/items/not-a-uuid');
@@ -197,7 +268,10 @@ describe('PATCH /items/{id}', () => {
         ['an unknown field', { colour: 'red' }, 'colour'],
         ['a negative quantity', { quantity: -2 }, 'quantity'],
         ['a null name', { name: null }, 'name'],
-        ['a version', { version: 9 }, 'version']
+        ['a version', { version: 9 }, 'version'],
+        ['a name containing NUL', { name: '\u0000' }, 'name'],
+        ['a description with an unpaired surrogate', { description: 'a\ud83d' }, 'description'],
+        ['an empty description', { description: '' }, 'description']
     ])('rejects %s with 400 and changes nothing', async (_, body, field) => {
 
         const { body: created } = await create();
@@ -208,6 +282,14 @@ describe('PATCH /items/{id}', () => {
         }
 
         expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ name: 'widget', quantity: 0, version: 1 });
+    });
+
+    it('rejects a missing body with 400 and changes nothing', async () => {
+
+        const { body: created } = await create();
+        const res = await request('PATCH', `/items/${created.id}`, { headers: { ...json, 'if-match': '"1"' } });
+        expect(res.status).toBe(400);
+        expect(await fixture.app.db('items').where({ id: created.id }).first()).toMatchObject({ version: 1 });
     });
 
     it('answers 404 for an absent item', async () => {
@@ -244,5 +326,46 @@ describe('DELETE /items/{id}', () => {
         const res = await request('DELETE', '/items/42');
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ field: 'id' });
+    });
+});
+
+
+describe('methods a path does not have', () => {
+
+    it('answers TRACE with 405 and Allow', async () => {
+
+        const res = await raw('TRACE', '/items');
+        expect(res.status).toBe(405);
+        expect(res.allow).toBe('GET, HEAD, POST');
+        expect(res.body).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' });
+    });
+
+    it.each([
+        ['PUT', '/items', 'GET, HEAD, POST'],
+        ['DELETE', '/items', 'GET, HEAD, POST'],
+        ['POST', '/items/01a1fda8-1894-7455-9a35-840c7ccb6686', 'DELETE, GET, HEAD, PATCH'],
+        ['PUT', '/items/not-a-uuid', 'DELETE, GET, HEAD, PATCH'],
+        ['POST', '/openapi.json', 'GET, HEAD']
+    ])('answers %s %s with 405 and Allow, storing nothing', async (method, path, allow) => {
+
+        const res = await request(method, path, { body: { name: 'a' } });
+        expect(res.status).toBe(405);
+        expect(res.headers.get('allow')).toBe(allow);
+        expect(res.body).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' });
+        expect(await App.counts(fixture.app.db)).toEqual({ items: 0, keys: 0 });
+    });
+
+    it('still answers 404 for a path that does not exist, whatever the method', async () => {
+
+        for (const method of ['GET', 'PUT', 'POST']) {
+            expect((await request(method, '/nothing-here')).status).toBe(404);
+        }
+
+        expect((await raw('TRACE', '/nothing-here')).status).toBe(404);
+    });
+
+    it('answers HEAD wherever GET is', async () => {
+
+        expect((await fetch(`${fixture.app.url}/items`, { method: 'HEAD' })).status).toBe(200);
     });
 });

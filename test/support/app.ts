@@ -21,7 +21,8 @@ export interface App {
 
 // The service's request path in this process, on a real loopback socket, against a real database.
 
-export const start = async function (options: { databaseUrl: string; env?: Record<string, string> }): Promise<App> {
+// extend changes the server before it starts: the fuzzer's negative control breaks it on purpose.
+export const start = async function (options: { databaseUrl: string; env?: Record<string, string>; extend?: (server: Server) => void }): Promise<App> {
 
     const config = Config.load({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: options.databaseUrl, ...options.env });
     const lines: string[] = [];
@@ -36,6 +37,7 @@ export const start = async function (options: { databaseUrl: string; env?: Recor
     const logger = Logger.create({ level: config.logLevel, destination });
     const db = Db.create({ url: options.databaseUrl, ...config.db, logger });
     const server = await ItemApi.create({ config, db, logger });
+    options.extend?.(server);
     await server.start();
 
     return {
