@@ -24,7 +24,7 @@ const internals = {
   --short            one rollout per scenario at a lower rate; what CI runs
   --keep-cluster     leave the cluster up afterwards (and reuse one that is up)
   --image FILE       image archive to import (default: the one .ci/image-build.sh writes)
-  --rate N           requests per second during the rollout (default 400, short 200)
+  --rate N           requests per second during the rollout (default 200, short 100)
   --steps A,B        run only these steps, in their usual order (npm run rollout: helm4-install,rollout-restart)`,
 
     steps: [
@@ -98,7 +98,7 @@ const main = async function (): Promise<number> {
 
         const context: Steps.Context = {
             cluster, helm4: tools.helm4, helm3: tools.helm3, chart: join(Cluster.root, 'charts', 'item-api'),
-            out, short: args.short, rate: Number(args.rate ?? (args.short ? 200 : 400))
+            out, short: args.short, rate: Number(args.rate ?? (args.short ? 100 : 200))
         };
 
         const only = args.steps?.split(',');
