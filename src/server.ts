@@ -8,6 +8,8 @@ import * as Items from './items/routes.ts';
 import type { Logger } from './logger.ts';
 import * as OpenApi from './openapi.ts';
 import * as RequestLog from './request-log.ts';
+import * as Telemetry from './telemetry.ts';
+import * as TraceRoute from './trace-route.ts';
 
 
 export interface ServerOptions {
@@ -76,6 +78,9 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     (server.listener as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(Math.max(Math.floor(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs) / 4), 50), 1000);
 
     await server.register({ plugin: RequestLog.plugin, options: { logger, ignorePaths: ['/openapi.json'] } });
+    if (Telemetry.active()) {
+        await server.register(TraceRoute.plugin);
+    }
 
     server.ext('onPreResponse', internals.onPreResponse(logger));
     server.route(Items.routes({ db, idempotencyTtlMs: config.idempotency.ttlMs, validateResponses: config.env !== 'production' }));

@@ -21,7 +21,7 @@ const internals = {
     // ESM imports are only visible to the instrumentations through a loader hook. It is limited to the
     // packages the service imports from ESM, so no other module pays for the interception; pg,
     // required by knex through CommonJS, is patched by the require hook the SDK installs.
-    hooked: ['@hapi/hapi', 'pg']
+    hooked: ['pg']
 };
 
 
@@ -32,10 +32,11 @@ export interface TelemetryOptions {
 }
 
 
-// Starts the SDK with only the instrumentations the service uses: a server span per request named
-// by its hapi route, with the pg query spans as children. Exporters, sampling and resource come
-// from the standard OTEL_* variables. No signal handler is installed here: the lifecycle shuts
-// telemetry down last, after the pool has ended, so the spans of the final requests are exported.
+// Starts the SDK with only the instrumentations the service uses: http's server span per request,
+// named by its hapi route (src/trace-route.ts), with the pg query spans as children. Exporters,
+// sampling and resource come from the standard OTEL_* variables. No signal handler is installed
+// here: the lifecycle shuts telemetry down last, after the pool has ended, so the spans of the
+// final requests are exported.
 // Must run before the instrumented packages are first imported (see instrument.ts).
 //
 // The SDK and its instrumentations take about a third of a second of CPU to load: they are imported
@@ -48,15 +49,16 @@ export const start = async function (options: TelemetryOptions = {}): Promise<vo
         return;
     }
 
-    const [{ NodeSDK }, { HapiInstrumentation }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
+    const [{ NodeSDK }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
         import('@opentelemetry/sdk-node'),
-        import('@opentelemetry/instrumentation-hapi'),
         import('@opentelemetry/instrumentation-http'),
         import('@opentelemetry/instrumentation-pg')
     ]);
 
     register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: internals.hooked } });
 
+    // No hapi instrumentation: it wraps every handler and extension of every request in a span of
+    // its own (cost measured in the README's Performance section); src/trace-route.ts names the span.
     internals.sdk = new NodeSDK({
         serviceName: process.env.OTEL_SERVICE_NAME ?? 'item-api',
         ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
@@ -65,12 +67,17 @@ export const start = async function (options: TelemetryOptions = {}): Promise<vo
                 ignoreIncomingRequestHook: (request) => internals.isProbe(request.url),
                 ignoreOutgoingRequestHook: () => true                   // The service makes no outgoing HTTP calls but the exporter's own
             }),
-            new HapiInstrumentation(),
             new PgInstrumentation({ requireParentSpan: true })          // Pool housekeeping and the readiness ping are not request work
         ]
     });
 
     internals.sdk.start();
+};
+
+
+export const active = function (): boolean {
+
+    return internals.sdk !== null;
 };
 
 
