@@ -1,7 +1,7 @@
 import { register } from 'node:module';
 
 import type { NodeSDK } from '@opentelemetry/sdk-node';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 
 const internals = {
@@ -18,10 +18,27 @@ const internals = {
         return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
     },
 
+    // Without OTEL_TRACES_SAMPLER: one trace in ten, unless the caller's traceparent already decided.
+    // Recording and exporting every request's spans costs more than the rest of the request path
+    // (README, Performance); OTEL_TRACES_SAMPLER_ARG sets the ratio, OTEL_TRACES_SAMPLER another sampler.
+    defaultRatio: 0.1,
+
     // ESM imports are only visible to the instrumentations through a loader hook. It is limited to the
     // packages the service imports from ESM, so no other module pays for the interception; pg,
     // required by knex through CommonJS, is patched by the require hook the SDK installs.
-    hooked: ['pg']
+    hooked: ['pg'],
+
+    async sampler(): Promise<Sampler | undefined> {
+
+        if (process.env.OTEL_TRACES_SAMPLER?.trim()) {
+            return undefined;                                           // The SDK builds the one named
+        }
+
+        const { ParentBasedSampler, TraceIdRatioBasedSampler } = await import('@opentelemetry/sdk-trace');
+        const arg = process.env.OTEL_TRACES_SAMPLER_ARG?.trim();
+        const ratio = arg ? Number(arg) : Number.NaN;
+        return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio >= 0 && ratio <= 1 ? ratio : internals.defaultRatio) });
+    }
 };
 
 
@@ -49,10 +66,11 @@ export const start = async function (options: TelemetryOptions = {}): Promise<vo
         return;
     }
 
-    const [{ NodeSDK }, { HttpInstrumentation }, { PgInstrumentation }] = await Promise.all([
+    const [{ NodeSDK }, { HttpInstrumentation }, { PgInstrumentation }, sampler] = await Promise.all([
         import('@opentelemetry/sdk-node'),
         import('@opentelemetry/instrumentation-http'),
-        import('@opentelemetry/instrumentation-pg')
+        import('@opentelemetry/instrumentation-pg'),
+        internals.sampler()
     ]);
 
     register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: internals.hooked } });
@@ -62,6 +80,7 @@ export const start = async function (options: TelemetryOptions = {}): Promise<vo
     internals.sdk = new NodeSDK({
         serviceName: process.env.OTEL_SERVICE_NAME ?? 'item-api',
         ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+        ...(sampler ? { sampler } : {}),
         instrumentations: [
             new HttpInstrumentation({
                 ignoreIncomingRequestHook: (request) => internals.isProbe(request.url),
