@@ -34,12 +34,12 @@ const internals = {
         return { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/v1/traces`, OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', ...sampler };
     },
 
-    service(name: string, description: string, env: Record<string, string>, options: { scenario?: Scenario } = {}): Variant {
+    service(name: string, description: string, env: Record<string, string>, options: { scenario?: Scenario; argv?: string[] } = {}): Variant {
 
         return {
             name,
             description,
-            argv: Command.argv(),
+            argv: options.argv ?? Command.argv(),
             readyPath: '/health/ready',
             scenario: options.scenario ?? 'get',
             baseline: false,
@@ -79,6 +79,13 @@ const internals = {
             exportsTraces: false,
             env: { NODE_ENV: 'production' }
         };
+    },
+
+    // The service's command with @opentelemetry/auto-instrumentations-node in place of its own
+    // bootstrap: what the packaged alternative costs in start time, memory and req/s.
+    autoArgv(): string[] {
+
+        return Command.argv().map((arg) => (arg === './src/instrument.ts' ? './bench/instrument-auto.ts' : arg));
     }
 };
 
@@ -95,6 +102,7 @@ export const all = function (options: { otlpEndpoint: string }): Variant[] {
         internals.service('service-info-otel', 'service, LOG_LEVEL=info, OTel on, no exporter', { LOG_LEVEL: 'info', ...internals.otelNoExport }),
         internals.service('service-info-otlp', 'service, LOG_LEVEL=info, OTel on, every request traced, OTLP export to a local sink', { LOG_LEVEL: 'info', ...otlp }),
         internals.service('service-otlp-sampled', 'service, LOG_LEVEL=info, OTel on, default sampler, OTLP export', { LOG_LEVEL: 'info', ...internals.otelExport(options.otlpEndpoint, {}) }),
+        internals.service('service-otlp-auto', 'service with auto-instrumentations-node (http and pg only), every request traced, OTLP export', { LOG_LEVEL: 'info', ...otlp, OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg' }, { argv: internals.autoArgv() }),
         internals.service('service-list', 'service, GET /items?limit=20, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }, { scenario: 'list' }),
         internals.service('service-create', 'service, POST /items with Idempotency-Key, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }, { scenario: 'create' })
     ];

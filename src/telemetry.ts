@@ -1,5 +1,6 @@
 import { register } from 'node:module';
 
+import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -46,6 +47,9 @@ export interface TelemetryOptions {
 
     // Span processors in place of the ones OTEL_TRACES_EXPORTER would build (tests use an in-memory exporter).
     readonly spanProcessors?: SpanProcessor[];
+
+    // Instrumentations in place of the service's own (the benchmark measures the packaged set this way).
+    readonly instrumentations?: Instrumentation[];
 }
 
 
@@ -81,7 +85,7 @@ export const start = async function (options: TelemetryOptions = {}): Promise<vo
         serviceName: process.env.OTEL_SERVICE_NAME ?? 'item-api',
         ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
         ...(sampler ? { sampler } : {}),
-        instrumentations: [
+        instrumentations: options.instrumentations ?? [
             new HttpInstrumentation({
                 ignoreIncomingRequestHook: (request) => internals.isProbe(request.url),
                 ignoreOutgoingRequestHook: () => true                   // The service makes no outgoing HTTP calls but the exporter's own
