@@ -77,10 +77,10 @@ it('samples by trace id ratio unless the caller decided, the ratio from OTEL_TRA
 
 it('traces one request in ten by default', async () => {
 
-    const traced = await Promise.all(Array.from({ length: 4 }, () => probe({ OTEL_TRACES_SAMPLER_ARG: '', PROBE_REQUESTS: '100' })));
-    const servers = traced.flatMap(({ spans }) => spans.filter((span) => span.kind === SpanKind.SERVER)).length;
-    expect(servers).toBeGreaterThan(10);                // 400 requests at 0.1: 40 expected, below 11 or above 80 is under 1e-9
-    expect(servers).toBeLessThan(80);
+    const { spans } = await probe({ OTEL_TRACES_SAMPLER_ARG: '', PROBE_REQUESTS: '200' });
+    const servers = spans.filter((span) => span.kind === SpanKind.SERVER).length;
+    expect(servers).toBeGreaterThan(2);                 // 200 requests at 0.1: 20 expected; 2 or fewer, or 45 or more: each about 2e-7
+    expect(servers).toBeLessThan(45);
 });
 
 it('starts nothing when OTEL_SDK_DISABLED=true', async () => {
