@@ -1,4 +1,5 @@
 import { mkdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,7 +182,8 @@ const internals = {
 
         const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, database: database.source, rows: database.ids.length, baseline, pinning, ...options };
         await Report.write(join(internals.out, 'results.json'), { meta, header, outcomes, ratios, rounds: Object.fromEntries(rounds) });
-        console.log(`\nresults: ${join(internals.out, 'results.json')}, server output: ${join(internals.out, 'logs')}`);
+        await writeFile(join(internals.out, 'results.md'), `${Report.markdown(outcomes, ratios)}\n`);
+        console.log(`\nresults: ${join(internals.out, 'results.json')} (README table: results.md), server output: ${join(internals.out, 'logs')}`);
         return outcomes;
     }
 };

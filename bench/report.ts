@@ -150,3 +150,39 @@ export const spread = function (ratios: Record<string, number[]>): string {
 
     return ['vs bare, per round (same round\'s bare):', ...lines].join('\n');
 };
+
+
+// The table as the README shows it, from the same outcomes: req/s next to the server's CPU time per
+// request, the ratio to the bare handler with its spread over the rounds, memory and start time.
+export const markdown = function (outcomes: Outcome[], ratios: Record<string, number[]>): string {
+
+    const lines = [
+        '| variant | request | req/s | p50 / p99 ms | vs bare, median (min–max) | server CPU per request | RSS at end | start to ready |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ];
+
+    for (const outcome of outcomes) {
+        const summary = outcome.summary;
+        if (!summary) {
+            lines.push(`| ${outcome.description} | ${internals.requests[outcome.scenario] ?? outcome.scenario} | failed | | | | | |`);
+            continue;
+        }
+
+        const sorted = [...(ratios[outcome.name] ?? [])].sort((a, b) => a - b);
+        const ratio = sorted.length ? `${sorted[Math.floor((sorted.length - 1) / 2)]!.toFixed(2)}${sorted.length > 1 ? ` (${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)})` : ''}` : '-';
+        lines.push([
+            '',
+            outcome.description,
+            `\`${internals.requests[outcome.scenario] ?? outcome.scenario}\``,
+            Math.round(summary.requestsPerSecond).toLocaleString('en-US'),
+            `${internals.fixed(summary.latencyMs.p50, 0)} / ${internals.fixed(summary.latencyMs.p99, 0)}`,
+            ratio,
+            summary.server ? `${summary.server.cpuMicrosPerRequest.toFixed(0)} µs` : '-',
+            summary.server?.rssMB ? `${summary.server.rssMB.toFixed(0)} MB` : '-',
+            outcome.readyMs === null ? '-' : `${(outcome.readyMs / 1000).toFixed(2)} s`,
+            ''
+        ].join(' | ').trim());
+    }
+
+    return lines.join('\n');
+};
