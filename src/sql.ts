@@ -6,7 +6,7 @@ import type { Db } from './db.ts';
 
 // The hot queries, built once by knex and run as named prepared statements on knex's own pool.
 //
-// Measured (README, Performance): knex builds and compiles a query on every request, ~30 µs each,
+// Measured (README, Performance): knex builds and compiles a query on every request, 10-16 µs each,
 // and an unnamed query is parsed and planned by PostgreSQL every time. Here knex still writes the
 // SQL, once, at import; each request only binds values. The connection comes from and goes back to
 // knex's pool, so the acquire timeout (a fast 503), statement_timeout, cancellation by

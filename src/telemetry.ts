@@ -19,9 +19,10 @@ const internals = {
         return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
     },
 
-    // Without OTEL_TRACES_SAMPLER: one trace in ten, unless the caller's traceparent already decided.
-    // Recording and exporting every request's spans costs more than the rest of the request path
-    // (README, Performance); OTEL_TRACES_SAMPLER_ARG sets the ratio, OTEL_TRACES_SAMPLER another sampler.
+    // Without OTEL_TRACES_SAMPLER: one trace in ten, unless the caller's traceparent already decided,
+    // as deployments sample to keep export traffic and the collector's storage in bounds. It saves
+    // the export, not the instrumentations' per-request work (README, Performance).
+    // OTEL_TRACES_SAMPLER_ARG sets the ratio, OTEL_TRACES_SAMPLER any other standard sampler.
     defaultRatio: 0.1,
 
     // ESM imports are only visible to the instrumentations through a loader hook. It is limited to the
