@@ -45,8 +45,9 @@ export type { Logger };
 
 
 // Output is asynchronous: a line is queued while a write to stdout is under way and leaves with the
-// next one, so under load many lines leave in one write instead of one blocking write per request
-// (measured in the README's Performance section). Whoever exits the process awaits flush() first,
+// next one, so a slow stdout (a container runtime that reads late) no longer stalls the event loop.
+// The CPU it saves per request was within the benchmark's noise (README, Performance): it is kept
+// for the event loop, not for throughput. Whoever exits the process awaits flush() first,
 // so that the lines already queued, the last one included, are out before it leaves
 // (test/lifecycle/logs.test.ts holds it to that with a slow stdout).
 
