@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 import autocannon from 'autocannon';
-import type { Result } from 'autocannon';
+import type { RawRequest, Result } from 'autocannon';
 
 
 // The load generator, run as its own process (pinned to its own CPU when pinning is on) so it
@@ -10,8 +10,14 @@ import type { Result } from 'autocannon';
 // stdin, writes the summary as JSON on stdout.
 
 
+// What each request does: read one row by id, read the first page of 20, or create a row with an
+// Idempotency-Key of its own (a transaction that claims the key, inserts and stores the response).
+export type Scenario = 'get' | 'list' | 'create';
+
+
 export interface Job {
     readonly url: string;
+    readonly scenario: Scenario;
     readonly ids: string[];
     readonly connections: number;
     readonly warmupSeconds: number;
@@ -31,7 +37,7 @@ export interface Summary {
     readonly non2xx: number;
     readonly errorKinds: Record<string, number>;
     readonly durationSeconds: number;
-    readonly server: { readonly cpuPercent: number; readonly cpuMicrosPerRequest: number } | null;
+    readonly server: { readonly cpuPercent: number; readonly cpuMicrosPerRequest: number; readonly rssMB: number | null } | null;
 }
 
 
@@ -61,6 +67,49 @@ const internals = {
         }
     },
 
+    // Resident memory at the end of the measured load, what a container's memory limit is held against.
+    rssMB(pid: number | undefined): number | null {
+
+        try {
+            const kB = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+            return kB ? Number(kB) / 1024 : null;
+        }
+        catch {
+            return null;
+        }
+    },
+
+    // Every create carries a key of its own, so each one is a first request, never a replay.
+    request(job: Job, paths: string[]): RawRequest & { setupRequest: (request: RawRequest) => RawRequest } {
+
+        let next = 0;
+        if (job.scenario === 'list') {
+            return { method: 'GET', setupRequest: (request) => ({ ...request, path: '/items?limit=20' }) };
+        }
+
+        if (job.scenario === 'create') {
+            const run = `${process.pid}-${Date.now().toString(36)}`;
+            return {
+                method: 'POST',
+                setupRequest: (request) => ({
+                    ...request,
+                    path: '/items',
+                    headers: { 'content-type': 'application/json', 'idempotency-key': `bench-${run}-${next++}` },
+                    body: JSON.stringify({ name: `bench create ${next}`, quantity: next % 100 })
+                })
+            };
+        }
+
+        return {
+            method: 'GET',
+            setupRequest: (request) => {
+
+                request.path = paths[next++ % paths.length]!;
+                return request;
+            }
+        };
+    },
+
     shuffle<T>(values: T[]): T[] {
 
         const result = [...values];
@@ -78,21 +127,13 @@ const internals = {
 
         const paths = internals.shuffle(job.ids).map((id) => `/items/${id}`);
         const errorKinds: Record<string, number> = {};
-        let next = 0;
 
         const instance = autocannon({
             url: job.url,
             connections: job.connections,
             pipelining: 1,
             duration: durationSeconds,
-            requests: [{
-                method: 'GET',
-                setupRequest: (request) => {
-
-                    request.path = paths[next++ % paths.length]!;
-                    return request;
-                }
-            }]
+            requests: [internals.request(job, paths)]
         });
 
         // A count alone does not say whether the server refused, reset or stalled.
@@ -137,7 +178,7 @@ export const measure = async function (job: Job): Promise<Summary> {
         non2xx: result.non2xx,
         errorKinds: result.errorKinds,
         durationSeconds: result.duration,
-        server: cpuUsed === null ? null : { cpuPercent: 100 * cpuUsed / result.duration, cpuMicrosPerRequest: requests ? 1e6 * cpuUsed / requests : 0 }
+        server: cpuUsed === null ? null : { cpuPercent: 100 * cpuUsed / result.duration, cpuMicrosPerRequest: requests ? 1e6 * cpuUsed / requests : 0, rssMB: internals.rssMB(job.serverPid) }
     };
 };
 

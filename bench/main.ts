@@ -1,4 +1,5 @@
 import { mkdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +69,19 @@ const internals = {
 
     // One request before the load: the variant must answer with the seeded row, the agreed fields
     // and a strong ETag of its version, or its throughput is not comparable to the others'.
-    async check(url: string, id: string, reference: { body: unknown } | null): Promise<unknown> {
+    async check(url: string, id: string, reference: { body: unknown } | null, scenario: Variant['scenario']): Promise<unknown> {
+
+        if (scenario !== 'get') {
+            const res = scenario === 'list' ?
+                await fetch(`${url}/items?limit=20`) :
+                await fetch(`${url}/items`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `bench-check-${Date.now()}-${Math.random()}` }, body: JSON.stringify({ name: 'bench check' }) });
+            const body = await res.json() as Record<string, unknown>;
+            if (res.status !== (scenario === 'list' ? 200 : 201) || (scenario === 'list' && !Array.isArray(body.items))) {
+                throw new Error(`unexpected response ${res.status}: ${JSON.stringify(body)}`);
+            }
+
+            return reference?.body;
+        }
 
         const res = await fetch(`${url}/items/${id}`);
         const body = await res.json() as Record<string, unknown>;
@@ -101,19 +114,19 @@ const internals = {
         });
 
         try {
-            const body = await internals.check(url, context.ids[0]!, context.reference);
+            const body = await internals.check(url, context.ids[0]!, context.reference, variant.scenario);
             const logBefore = statSync(logFile).size;
             const output = await Processes.run({
                 argv: [process.execPath, 'bench/load.ts'],
                 cpus: pinning?.load,
                 cwd: internals.cwd,
-                input: JSON.stringify({ url, ids: context.ids, connections: options.connections, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, serverPid: server.pid })
+                input: JSON.stringify({ url, scenario: variant.scenario, ids: context.ids, connections: options.connections, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, serverPid: server.pid })
             });
 
             const summary = JSON.parse(output) as Summary;
             const logBytes = statSync(logFile).size - logBefore;
             const served = summary.requests + summary.warmupRequests;
-            return { name: variant.name, description: variant.description, summary, logBytesPerRequest: served ? logBytes / served : null, loadAverage: loadavg()[0]!, failure: null, body };
+            return { name: variant.name, description: variant.description, scenario: variant.scenario, readyMs: server.readyMs, summary, logBytesPerRequest: served ? logBytes / served : null, loadAverage: loadavg()[0]!, failure: null, body };
         }
         finally {
             await server.stop();
@@ -128,7 +141,7 @@ const internals = {
         mkdirSync(join(internals.out, 'logs'), { recursive: true });
 
         const header = [
-            `GET /items/{id}: ${variants.length} variants, node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'})`,
+            `${variants.length} variants (GET /items/{id} unless the request column says otherwise), node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'})`,
             `database: ${database.source} PostgreSQL, ${database.ids.length} seeded rows, each request reads a random one`,
             `load: autocannon in its own process, ${options.connections} connections, pipelining 1, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per variant${options.rounds > 1 ? `, ${options.rounds} rounds in turn, median round shown` : ''}`,
             pinning ? `pinning: servers on CPU ${pinning.server}, load generator on CPU ${pinning.load}, PostgreSQL and the OTLP sink unpinned` : 'pinning: none (taskset unavailable or --no-pin)',
@@ -154,7 +167,7 @@ const internals = {
                     console.log(`${label} ${Math.round(outcome.summary!.requestsPerSecond)} req/s  (${variant.description}; ${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);
                 }
                 catch (err) {
-                    rounds.get(variant.name)!.push({ name: variant.name, description: variant.description, summary: null, logBytesPerRequest: null, loadAverage: loadavg()[0]!, otlpExports: null, failure: (err as Error).message });
+                    rounds.get(variant.name)!.push({ name: variant.name, description: variant.description, scenario: variant.scenario, readyMs: null, summary: null, logBytesPerRequest: null, loadAverage: loadavg()[0]!, otlpExports: null, failure: (err as Error).message });
                     console.log(`${label} FAILED: ${(err as Error).message}`);
                 }
             }
@@ -162,10 +175,15 @@ const internals = {
 
         const outcomes = [...rounds.values()].map(Report.median);
         console.log(`\n${Report.table(outcomes, baseline)}`);
+        const ratios = Report.ratios(rounds, baseline);
+        if (options.rounds > 1) {
+            console.log(`\n${Report.spread(ratios)}`);
+        }
 
         const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, database: database.source, rows: database.ids.length, baseline, pinning, ...options };
-        await Report.write(join(internals.out, 'results.json'), { meta, header, outcomes, rounds: Object.fromEntries(rounds) });
-        console.log(`\nresults: ${join(internals.out, 'results.json')}, server output: ${join(internals.out, 'logs')}`);
+        await Report.write(join(internals.out, 'results.json'), { meta, header, outcomes, ratios, rounds: Object.fromEntries(rounds) });
+        await writeFile(join(internals.out, 'results.md'), `${Report.markdown(outcomes, ratios)}\n`);
+        console.log(`\nresults: ${join(internals.out, 'results.json')} (README table: results.md), server output: ${join(internals.out, 'logs')}`);
         return outcomes;
     }
 };

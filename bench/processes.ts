@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const internals = {
     readyTimeoutMs: 30_000,
     stopTimeoutMs: 15_000,
+    pollMs: 20,                                     // The resolution of the start-to-ready time
 
     exited(child: ChildProcess): Promise<number | null> {
 
@@ -54,6 +55,7 @@ export { freePort } from '../src/embedded-db.ts';
 
 export interface Server {
     readonly pid: number;
+    readonly readyMs: number;                       // From spawn to the first successful readiness answer
     stop(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export const startServer = async function (options: { argv: string[]; cpus: stri
 
     const fd = openSync(options.logFile, 'w');
     const [file, args] = command(options.cpus, options.argv);
+    const spawnedAt = performance.now();
     const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
     closeSync(fd);
 
@@ -86,10 +89,10 @@ export const startServer = async function (options: { argv: string[]; cpus: stri
 
         const ready = await fetch(options.readyUrl, { signal: AbortSignal.timeout(1000) }).then((res) => res.ok, () => false);
         if (ready) {
-            return { pid: child.pid!, stop };
+            return { pid: child.pid!, readyMs: performance.now() - spawnedAt, stop };
         }
 
-        await sleep(100);
+        await sleep(internals.pollMs);
     }
 
     await stop();

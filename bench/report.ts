@@ -7,6 +7,8 @@ import type { Summary } from './load.ts';
 export interface Outcome {
     readonly name: string;
     readonly description: string;
+    readonly scenario: string;
+    readonly readyMs: number | null;
     readonly summary: Summary | null;
     readonly logBytesPerRequest: number | null;
     readonly loadAverage: number;                   // 1-minute, after the run: high when something else shared the machine
@@ -19,12 +21,14 @@ export interface Report {
     readonly meta: Record<string, unknown>;
     readonly header: string[];
     readonly outcomes: Outcome[];
+    readonly ratios: Record<string, number[]>;
     readonly rounds: Record<string, Outcome[]>;
 }
 
 
 const internals = {
-    columns: ['variant', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs bare', 'server CPU', 'CPU µs/req', 'log B/req', 'load1'],
+    columns: ['variant', 'request', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs bare', 'server CPU', 'CPU µs/req', 'RSS MB', 'ready ms', 'log B/req', 'load1'],
+    requests: { get: 'GET /items/{id}', list: 'GET /items?limit=20', create: 'POST /items + key' } as Record<string, string>,
 
     fixed: (value: number | null | undefined, digits: number) => (value === null || value === undefined ? '-' : value.toFixed(digits)),
 
@@ -32,19 +36,22 @@ const internals = {
 
         const summary = outcome.summary;
         if (!summary) {
-            return [outcome.name, 'FAILED', ...internals.columns.slice(2).map(() => '-')];
+            return [outcome.name, internals.requests[outcome.scenario] ?? outcome.scenario, 'FAILED', ...internals.columns.slice(3).map(() => '-')];
         }
 
         return [
             outcome.name,
+            internals.requests[outcome.scenario] ?? outcome.scenario,
             internals.fixed(summary.requestsPerSecond, 0),
             internals.fixed(summary.latencyMs.p50, 1),
             internals.fixed(summary.latencyMs.p99, 1),
             String(summary.errors),
             String(summary.non2xx),
-            baseline ? internals.fixed(summary.requestsPerSecond / baseline, 2) : '-',
+            baseline && outcome.scenario === 'get' ? internals.fixed(summary.requestsPerSecond / baseline, 2) : '-',
             summary.server ? `${summary.server.cpuPercent.toFixed(0)}%` : '-',
             internals.fixed(summary.server?.cpuMicrosPerRequest, 0),
+            internals.fixed(summary.server?.rssMB, 0),
+            internals.fixed(outcome.readyMs, 0),
             internals.fixed(outcome.logBytesPerRequest, 0),
             internals.fixed(outcome.loadAverage, 1)
         ];
@@ -106,4 +113,76 @@ export const write = async function (file: string, report: Report): Promise<void
 
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+};
+
+
+// Each round's req/s over the baseline's in the same round: a burst of other work on the machine
+// moves both, so these move less than req/s do.
+export const ratios = function (rounds: Map<string, Outcome[]>, baselineName: string): Record<string, number[]> {
+
+    const baseline = rounds.get(baselineName) ?? [];
+    const result: Record<string, number[]> = {};
+    for (const [name, outcomes] of rounds) {
+        if (outcomes[0]?.scenario !== 'get') {
+            continue;
+        }
+
+        result[name] = outcomes.flatMap((outcome, i) => {
+
+            const base = baseline[i]?.summary?.requestsPerSecond;
+            return outcome.summary && base ? [outcome.summary.requestsPerSecond / base] : [];
+        });
+    }
+
+    return result;
+};
+
+
+export const spread = function (ratios: Record<string, number[]>): string {
+
+    const width = Math.max(...Object.keys(ratios).map((name) => name.length));
+    const lines = Object.entries(ratios).map(([name, values]) => {
+
+        const sorted = [...values].sort((a, b) => a - b);
+        const median = sorted[Math.floor((sorted.length - 1) / 2)];
+        return `${name.padEnd(width)}  median ${median?.toFixed(2) ?? '-'}  min ${sorted[0]?.toFixed(2) ?? '-'}  max ${sorted.at(-1)?.toFixed(2) ?? '-'}  rounds ${sorted.map((value) => value.toFixed(2)).join(' ')}`;
+    });
+
+    return ['vs bare, per round (same round\'s bare):', ...lines].join('\n');
+};
+
+
+// The table as the README shows it, from the same outcomes: req/s next to the server's CPU time per
+// request, the ratio to the bare handler with its spread over the rounds, memory and start time.
+export const markdown = function (outcomes: Outcome[], ratios: Record<string, number[]>): string {
+
+    const lines = [
+        '| variant | request | req/s | p50 / p99 ms | vs bare, median (min–max) | server CPU per request | RSS at end | start to ready |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ];
+
+    for (const outcome of outcomes) {
+        const summary = outcome.summary;
+        if (!summary) {
+            lines.push(`| ${outcome.description} | ${internals.requests[outcome.scenario] ?? outcome.scenario} | failed | | | | | |`);
+            continue;
+        }
+
+        const sorted = [...(ratios[outcome.name] ?? [])].sort((a, b) => a - b);
+        const ratio = sorted.length ? `${sorted[Math.floor((sorted.length - 1) / 2)]!.toFixed(2)}${sorted.length > 1 ? ` (${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)})` : ''}` : '-';
+        lines.push([
+            '',
+            outcome.description,
+            `\`${internals.requests[outcome.scenario] ?? outcome.scenario}\``,
+            Math.round(summary.requestsPerSecond).toLocaleString('en-US'),
+            `${internals.fixed(summary.latencyMs.p50, 0)} / ${internals.fixed(summary.latencyMs.p99, 0)}`,
+            ratio,
+            summary.server ? `${summary.server.cpuMicrosPerRequest.toFixed(0)} µs` : '-',
+            summary.server?.rssMB ? `${summary.server.rssMB.toFixed(0)} MB` : '-',
+            outcome.readyMs === null ? '-' : `${(outcome.readyMs / 1000).toFixed(2)} s`,
+            ''
+        ].join(' | ').trim());
+    }
+
+    return lines.join('\n');
 };

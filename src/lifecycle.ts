@@ -9,7 +9,7 @@ import type { Config } from './config.ts';
 import * as Connections from './connections.ts';
 import * as Db from './db.ts';
 import type { Job } from './jobs/idempotency-sweeper.ts';
-import type { Logger } from './logger.ts';
+import * as Logger from './logger.ts';
 import { redactUrl } from './redact.ts';
 import * as Telemetry from './telemetry.ts';
 
@@ -40,7 +40,7 @@ import * as Telemetry from './telemetry.ts';
 
 export interface Resources {
     readonly config: Config;
-    readonly logger: Logger;
+    readonly logger: Logger.Logger;
     readonly db: Db.Db;
     readonly databaseUrl: string;
     readonly server: Server;
@@ -55,6 +55,7 @@ type Outcome = 'ok' | 'timeout' | 'error';
 const internals = {
     signals: ['SIGTERM', 'SIGINT'] as const,
     watchdogSlackMs: 500,
+    flushTimeoutMs: 200,
     meter: metrics.getMeter('item-api'),
 
     // Runs one step under a time bound; a step that overruns is abandoned (its promise keeps no one waiting).
@@ -256,17 +257,30 @@ export const run = async function (resources: Resources): Promise<void> {
 
         phase('pool', pool, startedAt, { queriesCancelled: cancelled, connectionsTerminated: terminated });
 
+        // Log lines are written asynchronously: what is still queued goes out with the spans.
         startedAt = Date.now();
-        const telemetry = await internals.bounded(Telemetry.shutdown, end - Date.now(), failed('telemetry'));
+        const telemetry = await internals.bounded(async () => {
+
+            await Telemetry.shutdown();
+            await Logger.flush(logger);
+        }, end - Date.now(), failed('telemetry'));
         phase('telemetry', telemetry, startedAt);
     };
 
+    // Every exit waits for the queued log lines, the last one included, but not beyond a short bound.
+    const leave = async (code: number): Promise<never> => {
+
+        await internals.bounded(() => Logger.flush(logger), internals.flushTimeoutMs);
+        Logger.flushSync(logger);
+        process.exit(code);
+    };
+
     let signalledAt = 0;
-    const exit = () => {
+    const exit = async () => {
 
         const code = state.forced.length ? 1 : 0;
         log.info({ phase: 'exit', code, forced: [...new Set(state.forced)], durationMs: Date.now() - signalledAt }, 'shutdown complete');
-        process.exit(code);
+        await leave(code);
     };
 
     // Added after terminus's own listeners: the first signal arms the watchdog, a second one exits at once.
@@ -275,7 +289,8 @@ export const run = async function (resources: Resources): Promise<void> {
 
             if (state.shuttingDown) {
                 log.warn({ signal }, 'second signal: exiting now');
-                process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+                void leave(128 + (signal === 'SIGINT' ? 2 : 15));
+                return;
             }
 
             state.shuttingDown = true;
@@ -289,7 +304,7 @@ export const run = async function (resources: Resources): Promise<void> {
             setTimeout(() => {
 
                 log.error({ phase: 'watchdog', budgetMs: total }, 'shutdown budget exhausted: exiting');
-                process.exit(1);
+                void leave(1);
             }, total).unref();
         });
     }
@@ -300,7 +315,7 @@ export const run = async function (resources: Resources): Promise<void> {
     catch (err) {
         const reason = (err as { code?: string }).code === 'EADDRINUSE' ? `port ${config.port} on ${config.host} is already in use` : 'cannot listen';
         log.fatal({ err }, reason);
-        process.exit(1);
+        await leave(1);
     }
 
     log.info({ url: server.info.uri }, 'listening');

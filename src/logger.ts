@@ -44,6 +44,13 @@ const internals = {
 export type { Logger };
 
 
+// Output is asynchronous: a line is queued while a write to stdout is under way and leaves with the
+// next one, so a slow stdout (a container runtime that reads late) no longer stalls the event loop.
+// The CPU it saves per request was within the benchmark's noise (README, Performance): it is kept
+// for the event loop, not for throughput. Whoever exits the process awaits flush() first,
+// so that the lines already queued, the last one included, are out before it leaves
+// (test/lifecycle/logs.test.ts holds it to that with a slow stdout).
+
 export const create = function (options: { level: string; destination?: pino.DestinationStream }): Logger {
 
     return pino({
@@ -55,5 +62,29 @@ export const create = function (options: { level: string; destination?: pino.Des
         redact: { paths: internals.redactPaths, censor: '[redacted]' },
         serializers: { err: internals.errorSerializer, error: internals.errorSerializer },
         mixin: internals.traceFields
-    }, options.destination ?? pino.destination({ dest: 1, sync: true }));   // Synchronous: the last lines before exit must not be lost
+    }, options.destination ?? pino.destination({ dest: 1, sync: false }));
+};
+
+
+// Resolves once every line logged so far is written; the orderly exit waits for it.
+export const flush = function (logger: Logger): Promise<void> {
+
+    return new Promise((resolve) => {
+
+        logger.flush(() => resolve());                  // A failed write is not retried on the way out
+    });
+};
+
+
+// For exits that cannot wait (a second signal, the watchdog, a fatal start-up error): writes what
+// is queued before process.exit(). A write already handed to the OS is not waited for.
+export const flushSync = function (logger: Logger): void {
+
+    const stream = (logger as unknown as Record<symbol, { flushSync?: () => void }>)[pino.symbols.streamSym];
+    try {
+        stream?.flushSync?.();
+    }
+    catch {
+        // Nothing more can be done on the way out
+    }
 };

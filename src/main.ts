@@ -11,7 +11,8 @@ const main = async function (): Promise<void> {
     catch (err) {
         if (err instanceof Config.ConfigError) {
             Logger.create({ level: 'fatal' }).fatal({ problems: err.problems }, err.message);
-            process.exit(1);
+            process.exitCode = 1;                       // Not exit(): node leaves once the line is written
+            return;
         }
 
         throw err;

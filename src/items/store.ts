@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
 import type { Db } from '../db.ts';
+import * as Sql from '../sql.ts';
 
 
 export interface Item {
@@ -54,8 +55,11 @@ export type UpdateOutcome =
     | { kind: 'stale'; current: number };
 
 
+const columns = ['id', 'name', 'description', 'quantity', 'version', 'created_at', 'updated_at'];
+
+
 const internals = {
-    columns: ['id', 'name', 'description', 'quantity', 'version', 'created_at', 'updated_at'],
+    columns,
 
     toItem(row: ItemRow): Item {
 
@@ -90,6 +94,13 @@ const internals = {
         return createHash('sha256').update(internals.canonical(request)).digest('hex');
     },
 
+    // The reads on every request's path; the writes stay ordinary knex queries (see src/sql.ts).
+    statements: {
+        get: Sql.prepare<{ id: string }>('items.get', (knex) => knex('items').select(columns).where({ id: Sql.param('id') }).first()),
+        first: Sql.prepare<{ limit: number }>('items.first', (knex) => knex('items').select(columns).orderBy('id').limit(Sql.integerParam('limit'))),
+        after: Sql.prepare<{ limit: number; after: string }>('items.after', (knex) => knex('items').select(columns).where('id', '>', Sql.param('after')).orderBy('id').limit(Sql.integerParam('limit')))
+    },
+
     async insert(db: Db, item: NewItem): Promise<Item> {
 
         const [row] = await db<ItemRow>('items')
@@ -103,8 +114,8 @@ const internals = {
 
 export const get = async function (db: Db, id: string): Promise<Item | null> {
 
-    const row = await db<ItemRow>('items').select(internals.columns).where({ id }).first();
-    return row ? internals.toItem(row as unknown as ItemRow) : null;
+    const [row] = await Sql.rows<{ id: string }, ItemRow>(db, internals.statements.get, { id });
+    return row ? internals.toItem(row) : null;
 };
 
 
@@ -113,12 +124,11 @@ export const get = async function (db: Db, id: string): Promise<Item | null> {
 
 export const list = async function (db: Db, options: { limit: number; after?: string }): Promise<{ items: Item[]; last: string | null }> {
 
-    const query = db<ItemRow>('items').select(internals.columns).orderBy('id').limit(options.limit + 1);
-    if (options.after) {
-        query.where('id', '>', options.after);
-    }
+    const limit = options.limit + 1;
+    const rows = options.after ?
+        await Sql.rows<{ limit: number; after: string }, ItemRow>(db, internals.statements.after, { limit, after: options.after }) :
+        await Sql.rows<{ limit: number }, ItemRow>(db, internals.statements.first, { limit });
 
-    const rows = await query as unknown as ItemRow[];
     const page = rows.slice(0, options.limit).map(internals.toItem);
     return { items: page, last: rows.length > options.limit ? page[page.length - 1]!.id : null };
 };

@@ -52,6 +52,7 @@ const internals = {
             OTEL_LOGS_EXPORTER: 'none',
             OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
             OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+            OTEL_TRACES_SAMPLER_ARG: '1',                   // Every request traced: the flush must carry them
             OTEL_BSP_SCHEDULE_DELAY: '60000',
             OTEL_METRIC_EXPORT_INTERVAL: '60000'
         };

@@ -35,8 +35,15 @@ const created = await (await fetch(`${server.info.uri}/items`, { method: 'POST',
 exporter.reset();
 logs.length = 0;
 
-const res = await fetch(`${server.info.uri}/items/${created.id}`);
-await res.text();
+// PROBE_TRACEPARENT: the request arrives as part of a caller's trace. PROBE_REQUESTS: more than one
+// request, for the sampler's ratio; the last one's status is reported.
+const traceparent = process.env.PROBE_TRACEPARENT;
+let res: Response | null = null;
+for (let i = 0; i < Number(process.env.PROBE_REQUESTS ?? 1); ++i) {
+    res = await fetch(`${server.info.uri}/items/${created.id}`, { headers: traceparent ? { traceparent } : {} });
+    await res.text();
+}
+
 await server.stop();
 await db.destroy();
 
@@ -50,4 +57,4 @@ const spans = exporter.getFinishedSpans().map((span) => ({
 }));
 
 await Telemetry.shutdown();                                 // After reading: the in-memory exporter forgets on shutdown
-process.stdout.write(JSON.stringify({ status: res.status, spans, logs }));
+process.stdout.write(JSON.stringify({ status: res?.status, spans, logs }));
