@@ -6,7 +6,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import type { App, Exit, LogLine } from '../lifecycle/support/app.ts';
+import type { App } from '../lifecycle/support/app.ts';
+import * as LogStream from '../support/log-stream.ts';
 import { freePort } from '../../src/embedded-db.ts';
 
 
@@ -78,86 +79,9 @@ export const run = async function (options: RunOptions): Promise<Container> {
     const spawnedAt = Date.now();
     const child: ChildProcess = spawn('podman', args, { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
 
-    const lines: LogLine[] = [];
-    const raw: string[] = [];
-    const waiters = new Set<() => void>();
-    let exit: Exit | null = null;
-    let pending = '';
-
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-
-        const receivedAt = Date.now();
-        pending += chunk;
-        const complete = pending.split('\n');
-        pending = complete.pop() ?? '';
-        for (const line of complete) {
-            raw.push(line);
-            try {
-                lines.push({ ...JSON.parse(line), receivedAt });
-            }
-            catch {
-                // Not a log line: kept in output() for the failure message
-            }
-        }
-
-        for (const wake of waiters) {
-            wake();
-        }
-    });
-
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => raw.push(`[stderr] ${chunk.trimEnd()}`));
-
-    const exited = new Promise<Exit>((resolve) => {
-
-        child.once('exit', (code, signal) => {
-
-            exit = { code, signal, at: Date.now() };
-            internals.names.delete(name);
-            for (const wake of waiters) {
-                wake();
-            }
-
-            resolve(exit);
-        });
-    });
-
-    const output = () => raw.slice(-40).join('\n');
-
-    const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
-
-        return new Promise((resolve, reject) => {
-
-            const check = () => {
-
-                const found = lines.find(match);
-                if (found) {
-                    done();
-                    resolve(found);
-                }
-                else if (exit) {
-                    done();
-                    reject(new Error(`container exited (${exit.code ?? exit.signal}) before the expected log line; output:\n${output()}`));
-                }
-            };
-
-            const timer = setTimeout(() => {
-
-                done();
-                reject(new Error(`expected log line not seen within ${timeoutMs} ms; output:\n${output()}`));
-            }, timeoutMs);
-
-            const done = () => {
-
-                clearTimeout(timer);
-                waiters.delete(check);
-            };
-
-            waiters.add(check);
-            check();
-        });
-    };
+    const stream = LogStream.follow(child, 'container');
+    const { lines, exited, output, waitForLog } = stream;
+    void exited.then(() => internals.names.delete(name));
 
     const container: Container = {
         name,
@@ -168,7 +92,7 @@ export const run = async function (options: RunOptions): Promise<Container> {
         exited,
         get exit() {
 
-            return exit;
+            return stream.exit();
         },
         logs: () => lines,
         lifecycle: (phase) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase),

@@ -8,6 +8,8 @@ import type pg from 'pg';
 
 import { freePort } from '../../../src/embedded-db.ts';
 import * as Command from '../../support/command.ts';
+import * as LogStream from '../../support/log-stream.ts';
+import type { Exit, LogLine } from '../../support/log-stream.ts';
 
 
 export { freePort };
@@ -18,14 +20,7 @@ export { freePort };
 // JSON log lines it writes. Every process started here is killed by killAll(), whatever a test did.
 
 
-export type LogLine = Record<string, unknown> & { readonly time: string; readonly msg: string; readonly receivedAt: number };
-
-
-export interface Exit {
-    readonly code: number | null;
-    readonly signal: NodeJS.Signals | null;
-    readonly at: number;                            // Date.now() in the test when the child was seen exiting
-}
+export type { Exit, LogLine } from '../../support/log-stream.ts';
 
 
 export interface App {
@@ -97,89 +92,11 @@ export const start = async function (options: StartOptions = {}): Promise<App> {
     const spawnedAt = Date.now();
     const child = spawn(command, [...preload, ...args], { cwd: internals.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
 
-    const lines: LogLine[] = [];
-    const raw: string[] = [];
-    const waiters = new Set<() => void>();
-    let exit: Exit | null = null;
-
-    let pending = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-
-        const receivedAt = Date.now();
-        pending += chunk;
-        const complete = pending.split('\n');
-        pending = complete.pop() ?? '';
-        for (const line of complete) {
-            raw.push(line);
-            try {
-                lines.push({ ...JSON.parse(line), receivedAt });
-            }
-            catch {
-                // Not a log line (the service writes only JSON): kept in output() for the failure message
-            }
-        }
-
-        for (const wake of waiters) {
-            wake();
-        }
-    });
-
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => raw.push(`[stderr] ${chunk.trimEnd()}`));
-
-    const exited = new Promise<Exit>((resolve) => {
-
-        child.once('exit', (code, signal) => {
-
-            exit = { code, signal, at: Date.now() };
-            for (const wake of waiters) {
-                wake();
-            }
-
-            resolve(exit);
-        });
-    });
-
+    const stream = LogStream.follow(child, 'process');
+    const { lines, exited, output, waitForLog } = stream;
     const entry = { child, exited };
     internals.children.add(entry);
     void exited.then(() => internals.children.delete(entry));
-
-    const output = () => raw.slice(-40).join('\n');
-
-    const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
-
-        return new Promise((resolve, reject) => {
-
-            const check = () => {
-
-                const found = lines.find(match);
-                if (found) {
-                    done();
-                    resolve(found);
-                }
-                else if (exit) {
-                    done();
-                    reject(new Error(`process exited (${exit.code ?? exit.signal}) before the expected log line; output:\n${output()}`));
-                }
-            };
-
-            const timer = setTimeout(() => {
-
-                done();
-                reject(new Error(`expected log line not seen within ${timeoutMs} ms; output:\n${output()}`));
-            }, timeoutMs);
-
-            const done = () => {
-
-                clearTimeout(timer);
-                waiters.delete(check);
-            };
-
-            waiters.add(check);
-            check();
-        });
-    };
 
     const lifecycle = (phase: string) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase);
 
@@ -191,7 +108,7 @@ export const start = async function (options: StartOptions = {}): Promise<App> {
         exited,
         get exit() {
 
-            return exit;
+            return stream.exit();
         },
         logs: () => lines,
         lifecycle,
