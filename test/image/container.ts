@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import type { App } from '../lifecycle/support/app.ts';
+import * as App from '../lifecycle/support/app.ts';
 import * as LogStream from '../support/log-stream.ts';
 import { freePort } from '../../src/embedded-db.ts';
 
@@ -59,7 +59,7 @@ export interface RunOptions {
 }
 
 
-export interface Container extends App {
+export interface Container extends App.App {
     readonly name: string;
     exec(command: string[]): Promise<string>;
 }
@@ -80,34 +80,19 @@ export const run = async function (options: RunOptions): Promise<Container> {
     const child: ChildProcess = spawn('podman', args, { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
 
     const stream = LogStream.follow(child, 'container');
-    const { lines, exited, output, waitForLog } = stream;
+    const { exited, waitForLog } = stream;
     void exited.then(() => internals.names.delete(name));
 
-    const container: Container = {
-        name,
+    const app = App.handle({
         pid: child.pid!,
         port,
-        url: `http://127.0.0.1:${port}`,
         spawnedAt,
-        exited,
-        get exit() {
-
-            return stream.exit();
-        },
-        logs: () => lines,
-        lifecycle: (phase) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase),
-        waitForLog,
-        waitForPhase: (phase, timeoutMs) => waitForLog((line) => line.component === 'lifecycle' && line.phase === phase, timeoutMs),
+        stream,
         // What the kubelet does on pod deletion: the runtime signals the container's PID 1.
-        signal(signalName) {
-
-            const at = Date.now();
-            execFile('podman', ['kill', '--signal', signalName.replace(/^SIG/, ''), name], { env: env() }, () => {});
-            return at;
-        },
-        output,
-        exec: (command) => podman(['exec', name, ...command])
-    };
+        signal: (signalName) => execFile('podman', ['kill', '--signal', signalName.replace(/^SIG/, ''), name], { env: env() }, () => {})
+    });
+    // Added to the handle itself: its `exit` is a getter that a copy would freeze.
+    const container: Container = Object.assign(app, { name, exec: (command: string[]) => podman(['exec', name, ...command]) });
 
     if ((options.waitFor ?? 'started') === 'started') {
         // Generous: the container runtime and Node's startup share two busy cores.

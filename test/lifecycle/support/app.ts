@@ -39,6 +39,36 @@ export interface App {
 }
 
 
+/** An App over a followed process; `signal` delivers the signal however the process is reached. */
+export const handle = function (options: { pid: number; port: number; spawnedAt: number; stream: LogStream.LogStream; signal: (name: NodeJS.Signals) => void }): App {
+
+    const { stream } = options;
+    const lifecycle = (phase: string) => stream.lines.find((line) => line.component === 'lifecycle' && line.phase === phase);
+    return {
+        pid: options.pid,
+        port: options.port,
+        url: `http://127.0.0.1:${options.port}`,
+        spawnedAt: options.spawnedAt,
+        exited: stream.exited,
+        get exit() {
+
+            return stream.exit();
+        },
+        logs: () => stream.lines,
+        lifecycle,
+        waitForLog: stream.waitForLog,
+        waitForPhase: (phase, timeoutMs) => stream.waitForLog((line) => line.component === 'lifecycle' && line.phase === phase, timeoutMs),
+        signal(name) {
+
+            const at = Date.now();
+            options.signal(name);
+            return at;
+        },
+        output: stream.output
+    };
+};
+
+
 export interface StartOptions {
     readonly env?: Record<string, string | undefined>;
     readonly preload?: string[];                    // Extra `--import` modules, loaded before the service's own
@@ -93,35 +123,12 @@ export const start = async function (options: StartOptions = {}): Promise<App> {
     const child = spawn(command, [...preload, ...args], { cwd: internals.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
 
     const stream = LogStream.follow(child, 'process');
-    const { lines, exited, output, waitForLog } = stream;
+    const { exited, waitForLog } = stream;
     const entry = { child, exited };
     internals.children.add(entry);
     void exited.then(() => internals.children.delete(entry));
 
-    const lifecycle = (phase: string) => lines.find((line) => line.component === 'lifecycle' && line.phase === phase);
-
-    const app: App = {
-        pid: child.pid!,
-        port,
-        url: `http://127.0.0.1:${port}`,
-        spawnedAt,
-        exited,
-        get exit() {
-
-            return stream.exit();
-        },
-        logs: () => lines,
-        lifecycle,
-        waitForLog,
-        waitForPhase: (phase, timeoutMs) => waitForLog((line) => line.component === 'lifecycle' && line.phase === phase, timeoutMs),
-        signal(name) {
-
-            const at = Date.now();
-            child.kill(name);
-            return at;
-        },
-        output
-    };
+    const app = handle({ pid: child.pid!, port, spawnedAt, stream, signal: (name) => child.kill(name) });
 
     const waitFor = options.waitFor ?? 'started';
     if (waitFor !== 'none') {
