@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import * as Cluster from './cluster.ts';
+import * as Cluster from '../support/cluster.ts';
 import * as Steps from './steps.ts';
 import { loadTools } from '../k8s/tools.ts';
 

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { parseAllDocuments } from 'yaml';
 
 import * as Proof from '../rollout/proof.ts';
-import * as Cluster from './cluster.ts';
+import * as Cluster from '../support/cluster.ts';
 
 
 // The verbs the service's users run, each against the real cluster, each judged by what the API

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import * as Cluster from '../e2e/cluster.ts';
+import * as Cluster from '../support/cluster.ts';
 
 
 // A real L7 proxy in front of the pods, kept in step with the Service's EndpointSlices the way an

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 
-import * as Cluster from '../e2e/cluster.ts';
+import * as Cluster from '../support/cluster.ts';
 
 
 // Each pod's life as the API server reports it, from a watch on the namespace's pods: created,

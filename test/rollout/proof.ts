@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import * as Cluster from '../e2e/cluster.ts';
+import * as Cluster from '../support/cluster.ts';
 import * as Database from './database.ts';
 import * as Ingress from './ingress.ts';
 import * as Load from './load.ts';
