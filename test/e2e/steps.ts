@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parseAllDocuments } from 'yaml';
 
+import { requiredGracePeriodSeconds } from '../k8s/checks.ts';
 import * as Proof from '../rollout/proof.ts';
 import * as Cluster from '../support/cluster.ts';
 
@@ -136,21 +137,6 @@ const internals = {
         return (list?.items ?? [])
             .map((e) => ({ kind: e.involvedObject.kind, name: e.involvedObject.name, reason: e.reason, message: e.message, at: e.firstTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp }))
             .sort((a, b) => a.at.localeCompare(b.at));
-    },
-
-    async must(what: string, run: Promise<Cluster.Run>): Promise<Cluster.Run> {
-
-        const result = await run;
-        if (result.code !== 0) {
-            throw new Error(`${what} exited with ${result.code}: ${(result.stderr || result.stdout).slice(-2000)}`);
-        }
-
-        return result;
-    },
-
-    requiredGraceSeconds(values: { delayMs: number; drainTimeoutMs: number; cleanupTimeoutMs: number; graceMarginSeconds: number }, preStopSleepSeconds: number): number {
-
-        return Math.ceil((values.delayMs + values.drainTimeoutMs + values.cleanupTimeoutMs + 1000) / 1000) + preStopSleepSeconds + values.graceMarginSeconds;
     }
 };
 
@@ -162,16 +148,16 @@ export const baseValues = internals.baseValues;
 export const prepareNamespace = async function (context: Context, namespace: string): Promise<void> {
 
     const cluster = context.cluster;
-    await internals.must('kubectl create namespace', Cluster.kubectl(cluster, ['create', 'namespace', namespace]));
-    await internals.must('kubectl label namespace', Cluster.kubectl(cluster, ['label', 'namespace', namespace,
+    await Cluster.must('kubectl create namespace', Cluster.kubectl(cluster, ['create', 'namespace', namespace]));
+    await Cluster.must('kubectl label namespace', Cluster.kubectl(cluster, ['label', 'namespace', namespace,
         'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest',
         'pod-security.kubernetes.io/warn=restricted', 'pod-security.kubernetes.io/audit=restricted']));
     // The Secret of k8s/dev-postgres.yaml as it is (its StatefulSet needs an image that cannot be
     // pulled here; k8s/local/postgres.yaml points the `postgres` Service at the node's PostgreSQL).
     const devPostgres = parseAllDocuments(await readFile(join(Cluster.root, 'k8s', 'dev-postgres.yaml'), 'utf8')).map((doc) => doc.toJS() as { kind: string });
     const secret = devPostgres.find((doc) => doc.kind === 'Secret');
-    await internals.must('kubectl apply secret', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(secret) }));
-    await internals.must('kubectl apply postgres', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', join(Cluster.root, 'k8s', 'local', 'postgres.yaml')]));
+    await Cluster.must('kubectl apply secret', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(secret) }));
+    await Cluster.must('kubectl apply postgres', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', join(Cluster.root, 'k8s', 'local', 'postgres.yaml')]));
 };
 
 
@@ -183,7 +169,7 @@ const install = async function (context: Context, options: { helm: string; names
     // Helm 4 waits with kstatus for the full rollout; Helm 3's legacy wait can return before
     // minReadySeconds have passed, which is why users follow it with `kubectl rollout status`.
     const onReturn = await internals.rolledOut(context, options.namespace, options.release);
-    const status = await Cluster.kubectl(context.cluster, ['rollout', 'status', `deployment/${options.release}`, '-n', options.namespace, '--timeout=3m']);
+    const status = await Cluster.rolloutStatus(context.cluster, options.namespace, options.release, '3m');
     const rollout = await internals.rolledOut(context, options.namespace, options.release);
     const pods = await internals.pods(context, options.namespace, options.release);
     const migrated = await internals.migrated(context, options.database);
@@ -310,7 +296,7 @@ export const helmUpgrade = async function (context: Context): Promise<StepResult
         pods = await internals.pods(context, helm4.namespace, helm4.release);
     }
 
-    const expected = internals.requiredGraceSeconds(shutdown, 0);
+    const expected = requiredGracePeriodSeconds({ ...shutdown, preStopSleepSeconds: 0 });
     const template = deployment?.spec.template.spec.terminationGracePeriodSeconds;
     const drainEnv = deployment?.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'SHUTDOWN_DRAIN_TIMEOUT_MS')?.value;
     const ok = run.code === 0 && rollout.ok && template === expected && drainEnv === '20000' &&
@@ -331,8 +317,8 @@ export const drain = async function (context: Context): Promise<StepResult> {
     const evicted = before.filter((pod) => !during.some((p) => p.metadata.uid === pod.metadata.uid && !p.metadata.deletionTimestamp));
     const pending = during.filter((pod) => pod.status.phase === 'Pending' && pod.status.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'));
     const blocked = /disruption budget/i.test(run.stdout + run.stderr);
-    await internals.must('kubectl uncordon', Cluster.kubectl(cluster, ['uncordon', node]));
-    await internals.must('kubectl rollout status', Cluster.kubectl(cluster, ['rollout', 'status', `deployment/${helm4.release}`, '-n', helm4.namespace, '--timeout=3m']));
+    await Cluster.must('kubectl uncordon', Cluster.kubectl(cluster, ['uncordon', node]));
+    await Cluster.must('kubectl rollout status', Cluster.rolloutStatus(cluster, helm4.namespace, helm4.release, '3m'));
     const after = await internals.rolledOut(context, helm4.namespace, helm4.release);
     const allowed = pdb?.status.disruptionsAllowed ?? -1;
     const ok = run.code !== 0 && blocked && allowed >= 1 && evicted.length === allowed && pending.length === allowed && after.ok;
@@ -351,7 +337,7 @@ export const drain = async function (context: Context): Promise<StepResult> {
 export const uninstall = async function (context: Context): Promise<StepResult> {
 
     const { cluster } = context;
-    const types = (await internals.must('kubectl api-resources', Cluster.kubectl(cluster, ['api-resources', '--verbs=list', '--namespaced', '-o', 'name'])))
+    const types = (await Cluster.must('kubectl api-resources', Cluster.kubectl(cluster, ['api-resources', '--verbs=list', '--namespaced', '-o', 'name'])))
         .stdout.split('\n').filter((type) => type && !/^events(\.events\.k8s\.io)?$/.test(type));
     const details: Record<string, unknown> = {};
     let ok = true;
@@ -361,7 +347,7 @@ export const uninstall = async function (context: Context): Promise<StepResult> 
         const outside = /^(configmap\/kube-root-ca\.crt|serviceaccount\/default|secret\/item-api-db|service\/postgres|endpointslice\.discovery\.k8s\.io\/postgres-node|endpoints\/postgres)$/;
         const remaining = async () => {
 
-            const listed = await internals.must('kubectl get', Cluster.kubectl(cluster, ['get', types.join(','), '-n', target.namespace, '-o', 'name']));
+            const listed = await Cluster.must('kubectl get', Cluster.kubectl(cluster, ['get', types.join(','), '-n', target.namespace, '-o', 'name']));
             return listed.stdout.split('\n').filter((line) => line && !outside.test(line));
         };
 

@@ -79,15 +79,6 @@ const internals = {
         return out;
     },
 
-    async must(what: string, result: Promise<Cluster.Run>): Promise<Cluster.Run> {
-
-        const done = await result;
-        if (done.code !== 0) {
-            throw new Error(`${what} exited with ${done.code}: ${done.stderr || done.stdout}`);
-        }
-
-        return done;
-    }
 };
 
 
@@ -107,11 +98,11 @@ export const apply = async function (options: Options, values: Record<string, un
     const file = join(options.out, `values-${Date.now()}.json`);
     await mkdir(options.out, { recursive: true });
     await writeFile(file, JSON.stringify(values));
-    await internals.must('helm upgrade --install', Cluster.helm(options.cluster, options.helm, [
+    await Cluster.must('helm upgrade --install', Cluster.helm(options.cluster, options.helm, [
         'upgrade', '--install', options.release, options.chart, '--namespace', options.namespace,
         '--values', file, '--wait', '--timeout', '5m'
     ]));
-    await internals.must('kubectl rollout status', Cluster.kubectl(options.cluster, ['rollout', 'status', `deployment/${options.release}`, '-n', options.namespace, '--timeout=5m']));
+    await Cluster.must('kubectl rollout status', Cluster.rolloutStatus(options.cluster, options.namespace, options.release, '5m'));
 };
 
 
@@ -158,8 +149,8 @@ export const run = async function (options: Options, scenario: Scenario): Promis
         for (let i = 0; i < scenario.rollouts; ++i) {
             const before = new Set(tracker.pods.filter((pod) => pod.events.at(-1)?.phase !== 'gone').map((pod) => pod.name));
             const startedAt = performance.now();
-            await internals.must('kubectl rollout restart', Cluster.kubectl(cluster, ['rollout', 'restart', `deployment/${release}`, '-n', namespace]));
-            await internals.must('kubectl rollout status', Cluster.kubectl(cluster, ['rollout', 'status', `deployment/${release}`, '-n', namespace, '--timeout=5m']));
+            await Cluster.must('kubectl rollout restart', Cluster.kubectl(cluster, ['rollout', 'restart', `deployment/${release}`, '-n', namespace]));
+            await Cluster.must('kubectl rollout status', Cluster.rolloutStatus(cluster, namespace, release, '5m'));
             const completedAt = performance.now();
             // Settled when every pod that served before the restart is gone from the API server.
             while (tracker.pods.some((pod) => before.has(pod.name) && pod.events.at(-1)?.phase !== 'gone')) {

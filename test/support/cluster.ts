@@ -145,6 +145,25 @@ export const kubectl = function (cluster: Cluster, args: readonly string[], opti
 };
 
 
+/** The command's result, or an error carrying its output when it failed. */
+export const must = async function (what: string, run: Promise<Run>): Promise<Run> {
+
+    const result = await run;
+    if (result.code !== 0) {
+        throw new Error(`${what} exited with ${result.code}: ${(result.stderr || result.stdout).slice(-2000)}`);
+    }
+
+    return result;
+};
+
+
+/** `kubectl rollout status`, as users wait for a Deployment. */
+export const rolloutStatus = function (cluster: Cluster, namespace: string, deployment: string, timeout = '5m'): Promise<Run> {
+
+    return kubectl(cluster, ['rollout', 'status', `deployment/${deployment}`, '-n', namespace, `--timeout=${timeout}`]);
+};
+
+
 /** helm with the cluster's kubeconfig and a private home, so nothing of the user's is read or written. */
 export const helm = function (cluster: Cluster, binary: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<Run> {
 
