@@ -105,6 +105,9 @@ export const start = async function (options: { cluster: Cluster.Cluster; namesp
 
     const slices = new Map<string, EndpointSlice>();
     const slotOf = new Map<string, number>();                   // address -> slot
+    // Free slots, least recently freed first: a slot just put in maintenance keeps draining its
+    // connections while the others take new pods.
+    const free = Array.from({ length: internals.slots }, (_, i) => i + 1);
     const stats = { syncs: 0, endpointChanges: 0 };
     let dirty = false;
     let closed = false;
@@ -127,31 +130,26 @@ export const start = async function (options: { cluster: Cluster.Cluster; namesp
             if (!ready.has(address)) {
                 commands.push(`set server item_api/pod${slot} state maint`);
                 slotOf.delete(address);
+                free.push(slot);
                 stats.endpointChanges++;
             }
         }
 
-        const used = new Set(slotOf.values());
         for (const address of ready) {
             if (slotOf.has(address)) {
                 continue;
             }
 
-            // Slots are reused least recently first, so a slot just put in maintenance keeps
-            // draining its connections while others take the new pods.
-            const slot = Array.from({ length: internals.slots }, (_, i) => i + 1).find((candidate) => !used.has(candidate) && !recentlyFreed.includes(candidate)) ??
-                Array.from({ length: internals.slots }, (_, i) => i + 1).find((candidate) => !used.has(candidate));
+            const slot = free.shift();
             if (slot === undefined) {
                 throw new Error('more ready endpoints than ingress slots');
             }
 
-            used.add(slot);
             slotOf.set(address, slot);
             commands.push(`set server item_api/pod${slot} addr ${address} port ${port}`, `set server item_api/pod${slot} state ready`);
             stats.endpointChanges++;
         }
 
-        recentlyFreed = Array.from({ length: internals.slots }, (_, i) => i + 1).filter((slot) => !used.has(slot));
         if (commands.length) {
             const answer = await internals.command(socket, commands);
             if (/unknown|error|invalid|not found/i.test(answer)) {
@@ -162,7 +160,6 @@ export const start = async function (options: { cluster: Cluster.Cluster; namesp
         stats.syncs++;
     };
 
-    let recentlyFreed: number[] = [];
     const watch = Cluster.watch<EndpointSlice>(options.cluster, `/apis/discovery.k8s.io/v1/namespaces/${options.namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${options.service}`)}`, ({ type, object }) => {
 
         if (type === 'DELETED') {
