@@ -13,6 +13,8 @@ CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/item-api"
 OUT="$CACHE_DIR/cluster/kubernetes-$KUBERNETES_VERSION"
 ETCD_OUT="$CACHE_DIR/cluster/etcd-$ETCD_VERSION"
 COREDNS_OUT="$CACHE_DIR/cluster/coredns-$COREDNS_VERSION"
+SKAFFOLD_OUT="$CACHE_DIR/cluster/skaffold-$SKAFFOLD_VERSION"
+REGISTRY_OUT="$CACHE_DIR/cluster/registry-$REGISTRY_VERSION"
 export GOFLAGS="-buildvcs=false"
 
 command -v go >/dev/null || { echo "cluster-build: go is required" >&2; exit 1; }
@@ -56,6 +58,55 @@ build_coredns() {
   GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
   mkdir -p "$COREDNS_OUT"
   mv "$tmp/coredns" "$COREDNS_OUT/coredns"
+  rm -rf "$tmp"
+}
+
+# skaffold's go.mod pins a few dependencies with replace directives, which `go install` refuses;
+# a module of our own requires skaffold and repeats them (read from skaffold's own go.mod, so a
+# version bump carries its pins), then builds its command with the release's tags and stamps.
+build_skaffold() {
+  [[ -x "$SKAFFOLD_OUT/skaffold" ]] && return 0
+  echo "cluster-build: building skaffold $SKAFFOLD_VERSION" >&2
+  local src="$CACHE_DIR/cluster/.src-skaffold-$SKAFFOLD_VERSION" skaffold_dir
+  rm -rf "$src" && mkdir -p "$src"
+  skaffold_dir=$(go mod download -json "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  {
+    echo "module local/skaffold"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require github.com/GoogleContainerTools/skaffold/v2 $SKAFFOLD_VERSION"
+    echo
+    grep -E '^(replace|exclude) ' "$skaffold_dir/go.mod"
+  } >"$src/go.mod"
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+// Only here so that `go mod tidy` keeps skaffold's command and its dependencies.
+package tools
+
+import _ "github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold"
+GO
+  local pkg=github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version
+  (cd "$src" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 && \
+    go build -tags "tools osusergo netgo static_build release" -trimpath \
+      -ldflags "-s -w -X $pkg.version=$SKAFFOLD_VERSION -X $pkg.buildDate=1970-01-01T00:00:00Z" \
+      -o "$src/skaffold" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold)
+  mkdir -p "$SKAFFOLD_OUT"
+  mv "$src/skaffold" "$SKAFFOLD_OUT/skaffold"
+  rm -rf "$src"
+}
+
+# The OCI registry skaffold pushes to and containerd pulls from, as on a cluster with a registry.
+build_registry() {
+  [[ -x "$REGISTRY_OUT/registry" ]] && return 0
+  echo "cluster-build: building distribution registry $REGISTRY_VERSION" >&2
+  local tmp="$CACHE_DIR/cluster/.build-registry"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" \
+    "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
+  mkdir -p "$REGISTRY_OUT"
+  mv "$tmp/registry" "$REGISTRY_OUT/registry"
   rm -rf "$tmp"
 }
 
@@ -117,10 +168,16 @@ build_etcd &
 etcd_pid=$!
 build_kubernetes
 wait "$etcd_pid"
-build_coredns
+build_coredns &
+coredns_pid=$!
+build_registry
+wait "$coredns_pid"
+build_skaffold
 for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl pause; do
   [[ -x "$OUT/$c" ]] || { echo "cluster-build: $c missing" >&2; exit 1; }
 done
 echo "kubernetes $("$OUT/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)",/\1/p') in $OUT"
 echo "etcd $("$ETCD_OUT/etcd" --version | head -1)"
 echo "coredns $("$COREDNS_OUT/coredns" -version | head -1)"
+echo "skaffold $("$SKAFFOLD_OUT/skaffold" version)"
+echo "registry $("$REGISTRY_OUT/registry" --version)"

@@ -52,7 +52,7 @@ module_dir() { # module@version -> extracted source dir in the module cache
 
 skaffold_schema="$SCHEMA_DIR/skaffold-$SKAFFOLD_SCHEMA_VERSION.json"
 if [[ ! -s "$skaffold_schema" ]]; then
-  dir=$(module_dir "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_MODULE_VERSION")
+  dir=$(module_dir "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION")
   cp "$dir/docs-v2/content/en/schemas/$SKAFFOLD_SCHEMA_VERSION.json" "$skaffold_schema.partial"
   mv "$skaffold_schema.partial" "$skaffold_schema"
 fi
@@ -111,5 +111,5 @@ echo "helm4 $("$BIN_DIR/helm4-$HELM4_VERSION" version --short)"
 echo "kubectl-validate $KUBECTL_VALIDATE_VERSION"
 echo "kubernetes OpenAPI: $K8S_OPENAPI_RELEASES extracted"
 echo "gateway-api CRDs: $GATEWAY_API_VERSION standard channel"
-echo "skaffold schema skaffold/$SKAFFOLD_SCHEMA_VERSION (from skaffold $SKAFFOLD_MODULE_VERSION)"
+echo "skaffold schema skaffold/$SKAFFOLD_SCHEMA_VERSION (from skaffold $SKAFFOLD_VERSION)"
 echo "tool paths: $ENV_FILE"
