@@ -2,7 +2,8 @@
 # A one-node Kubernetes cluster made of the real components, on this machine only:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (control plane, loopback),
 #   containerd + runc + the CNI bridge plugin, kubelet, kube-proxy (iptables mode),
-#   CoreDNS (cluster DNS) and PostgreSQL 15 for the item API, all as host processes.
+#   CoreDNS (cluster DNS), an image registry on localhost:$REGISTRY_PORT that containerd pulls
+#   from, and PostgreSQL 15 for the item API, all as host processes.
 # Pods live in network namespaces on the bridge $BRIDGE ($POD_CIDR); forwarding out of the
 # bridge is dropped, so no pod traffic leaves the machine. ClusterIPs ($SERVICE_CIDR) are
 # routed to the bridge and translated by the cluster's own kube-proxy.
@@ -25,6 +26,8 @@ CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/item-api"
 K8S_BIN="$CACHE_DIR/cluster/kubernetes-$KUBERNETES_VERSION"
 ETCD_BIN="$CACHE_DIR/cluster/etcd-$ETCD_VERSION/etcd"
 COREDNS_BIN="$CACHE_DIR/cluster/coredns-$COREDNS_VERSION/coredns"
+REGISTRY_BIN="$CACHE_DIR/cluster/registry-$REGISTRY_VERSION/registry"
+SKAFFOLD_BIN="$CACHE_DIR/cluster/skaffold-$SKAFFOLD_VERSION/skaffold"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 D="${ITEM_API_CLUSTER_DIR:-/tmp/item-api-cluster}"
@@ -37,6 +40,8 @@ API_SERVICE_IP=10.96.0.1
 API_PORT=16443
 ETCD_CLIENT_PORT=23790
 ETCD_PEER_PORT=23800
+# The port kind's documented local registry uses, so a skaffold default-repo reads the same.
+REGISTRY_PORT=5001
 SANDBOX_IMAGE=localhost/pause:item-api
 # Everything the kubelet and kube-proxy change outside their own directories, restored by down.
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory kernel.panic
@@ -345,8 +350,39 @@ EOF
   start coredns "$COREDNS_BIN" -conf "$D/Corefile"
 }
 
+# The cluster's image registry, on loopback: skaffold (or podman/docker push) puts images there
+# and the kubelet pulls them through containerd, as on a cluster with a registry. Plain HTTP is
+# declared for this one host in containerd's hosts.toml; nothing else is mirrored.
+start_registry() {
+  local hosts="$D/containerd/certs.d/localhost:$REGISTRY_PORT"
+  mkdir -p "$D/registry/data" "$hosts"
+  cat >"$D/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $D/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+EOF
+  cat >"$hosts/hosts.toml" <<EOF
+server = "http://localhost:$REGISTRY_PORT"
+
+[host."http://localhost:$REGISTRY_PORT"]
+  capabilities = ["pull", "resolve"]
+EOF
+  # The registry would otherwise export traces to an OTLP collector by default.
+  start registry env OTEL_TRACES_EXPORTER=none "$REGISTRY_BIN" serve "$D/registry/config.yml"
+  wait_for registry 30 curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+}
+
 # PostgreSQL for the pods, on the node's bridge address; the Service `postgres` (selector-less,
-# with its EndpointSlice) makes k8s/dev-postgres.yaml's DATABASE_URL resolve to it unchanged.
+# with its EndpointSlice) makes k8s/dev-postgres-secret.yaml's DATABASE_URL resolve to it unchanged.
 start_postgres() {
   mkdir -p "$D/postgres"
   chown postgres: "$D/postgres"
@@ -389,7 +425,7 @@ machine_state() {
 up() {
   [[ $EUID -eq 0 ]] || die "run as root"
   [[ -e $D ]] && die "$D exists: run '$0 down' first"
-  for b in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubelet" "$ETCD_BIN" "$COREDNS_BIN"; do
+  for b in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubelet" "$ETCD_BIN" "$COREDNS_BIN" "$REGISTRY_BIN"; do
     [[ -x $b ]] || die "$b missing: run .ci/cluster-build.sh"
   done
   for c in containerd runc ctr "$PG_BIN/postgres" /usr/lib/cni/bridge; do
@@ -402,6 +438,7 @@ up() {
   setup_network
   start_control_plane
   start_containerd
+  start_registry
   start_postgres
   start_coredns
   start_kube_proxy
@@ -417,6 +454,9 @@ env_() {
   echo "export ITEM_API_CLUSTER_BIN=$K8S_BIN"
   echo "export ITEM_API_CLUSTER_NODE_IP=$NODE_IP"
   echo "export ITEM_API_CLUSTER_POSTGRES_SOCKET=$D/postgres"
+  echo "export ITEM_API_CLUSTER_REGISTRY=localhost:$REGISTRY_PORT"
+  echo "export SKAFFOLD_DEFAULT_REPO=localhost:$REGISTRY_PORT"
+  echo "export ITEM_API_SKAFFOLD=$SKAFFOLD_BIN"
 }
 
 load() {
@@ -448,7 +488,7 @@ down() {
     for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; done
     for id in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$id" >/dev/null 2>&1 || true; done
   fi
-  for name in kube-proxy coredns kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do
+  for name in kube-proxy coredns registry kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do
     stop_pid "$name" TERM 10
   done
   stop_pid postgres INT 10
