@@ -318,6 +318,16 @@ describe('values.schema.json', () => {
         expect(result.stderr).toContain(field);
     });
 
+    it('pins the image by digest when one is given, and refuses what is not a sha256 digest', async () => {
+        const digest = `sha256:${'ab'.repeat(32)}`;
+        const manifests = await renderOk({ image: { repository: 'localhost:5001/item-api', tag: 'v1', digest } });
+        expect(mainContainer(find(manifests, 'Deployment')).image).toBe(`localhost:5001/item-api:v1@${digest}`);
+        expect(mainContainer(find(manifests, 'Job')).image).toBe(`localhost:5001/item-api:v1@${digest}`);
+        const refused = await render({ image: { repository: 'item-api', digest: 'latest' } });
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toMatch(/digest/);
+    });
+
     it('accepts a numeric image tag (all-digit commit ids)', async () => {
         expect(mainContainer(find(await renderOk({ image: { tag: 1234567 } }), 'Deployment')).image).toBe('item-api:1234567');
     });

@@ -40,6 +40,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $tag := .Values.image.tag | default .Chart.AppVersion }}
 {{- if kindIs "float64" $tag }}{{ $tag = int64 $tag }}{{ end }}
 {{- printf "%s:%s" .Values.image.repository (toString $tag) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{- define "item-api.secretName" -}}
