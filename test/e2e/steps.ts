@@ -1,10 +1,9 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
-import { parseAllDocuments } from 'yaml';
 
 import { requiredGracePeriodSeconds } from '../k8s/checks.ts';
 import * as Proof from '../rollout/proof.ts';
@@ -144,20 +143,26 @@ const internals = {
 export const baseValues = internals.baseValues;
 
 
-/** A namespace that enforces the restricted Pod Security profile, with the database Secret and Service. */
-export const prepareNamespace = async function (context: Context, namespace: string): Promise<void> {
+/** A namespace that enforces the restricted Pod Security profile. */
+export const createNamespace = async function (context: Context, namespace: string): Promise<void> {
 
     const cluster = context.cluster;
     await Cluster.must('kubectl create namespace', Cluster.kubectl(cluster, ['create', 'namespace', namespace]));
     await Cluster.must('kubectl label namespace', Cluster.kubectl(cluster, ['label', 'namespace', namespace,
         'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest',
         'pod-security.kubernetes.io/warn=restricted', 'pod-security.kubernetes.io/audit=restricted']));
-    // The Secret of k8s/dev-postgres.yaml as it is (its StatefulSet needs an image that cannot be
-    // pulled here; k8s/local/postgres.yaml points the `postgres` Service at the node's PostgreSQL).
-    const devPostgres = parseAllDocuments(await readFile(join(Cluster.root, 'k8s', 'dev-postgres.yaml'), 'utf8')).map((doc) => doc.toJS() as { kind: string });
-    const secret = devPostgres.find((doc) => doc.kind === 'Secret');
-    await Cluster.must('kubectl apply secret', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(secret) }));
-    await Cluster.must('kubectl apply postgres', Cluster.kubectl(cluster, ['apply', '-n', namespace, '-f', join(Cluster.root, 'k8s', 'local', 'postgres.yaml')]));
+};
+
+
+/** createNamespace, with the database Secret and Service. */
+export const prepareNamespace = async function (context: Context, namespace: string): Promise<void> {
+
+    await createNamespace(context, namespace);
+    // The dev Secret as it is; k8s/local/postgres.yaml points the `postgres` Service at the node's
+    // PostgreSQL (k8s/dev-postgres.yaml's StatefulSet needs an image that cannot be pulled here).
+    for (const file of [join('k8s', 'dev-postgres-secret.yaml'), join('k8s', 'local', 'postgres.yaml')]) {
+        await Cluster.must(`kubectl apply ${file}`, Cluster.kubectl(context.cluster, ['apply', '-n', namespace, '-f', join(Cluster.root, file)]));
+    }
 };
 
 

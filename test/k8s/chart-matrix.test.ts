@@ -51,7 +51,8 @@ beforeAll(async () => {
     const dirs = Object.keys(helms).flatMap((helm) => kubeVersions.map((v) => ({ helm, v })));
     await mapLimit(dirs, 2, async ({ helm, v }) => {
         const dir = join(outDir, helm, v);
-        copyFileSync(join(repoRoot, 'k8s', 'dev-postgres.yaml'), join(dir, 'dev-postgres.yaml'));
+        for (const file of ['dev-postgres.yaml', 'dev-postgres-secret.yaml']) copyFileSync(join(repoRoot, 'k8s', file), join(dir, file));
+        copyFileSync(join(repoRoot, 'k8s', 'local', 'postgres.yaml'), join(dir, 'local-postgres.yaml'));
         validations.set(`${helm}/${v}`, await kubectlValidate(tools, v, dir));
     });
 });
@@ -65,11 +66,11 @@ describe.each(Object.keys(helms))('%s', (helm) => {
             expect(result?.manifests.length).toBeGreaterThan(3);
         });
 
-        it('passes kubectl-validate for every rendered manifest and the dev Postgres', () => {
+        it('passes kubectl-validate for every rendered manifest, the dev Postgres and its Secret, and the local cluster\'s Postgres Service', () => {
             const validation = validations.get(`${helm}/${kubeVersion}`);
             expect(validation, 'validation did not run').toBeDefined();
             expect(validation?.failures).toEqual([]);
-            expect(Object.keys(validation?.report ?? {})).toHaveLength(setNames.length + 1);
+            expect(Object.keys(validation?.report ?? {})).toHaveLength(setNames.length + 3);
             expect(validation?.run.code, validation?.run.stderr).toBe(0);
         });
 
