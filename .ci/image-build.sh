@@ -106,19 +106,10 @@ else
   podman image prune --force >/dev/null
 fi
 
-# npm inside the build reaches the registry through this machine's TLS setup: a global npmrc
-# naming the machine's CA bundle, both mounted read-only into each RUN step only, so their
-# content never lands in a layer (buildah leaves the two mount points as empty files, which
-# test/image checks). /usr/local/etc/npmrc is npm's global config in the official layout.
+# The build configuration of .ci/podman-env.sh: host network, npmrc and CA bundle mounted into
+# RUN steps only.
 step "app images"
-build_config=$(mktemp -d)
-trap 'rm -rf "$build_config"' EXIT
-ca_bundle=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
-printf 'cafile=/usr/local/etc/npm-build-ca.crt\naudit=false\nfund=false\nupdate-notifier=false\n' >"$build_config/npmrc"
-chmod 0644 "$build_config/npmrc"
-build=(podman build --pull=never --network=host --layers
-  --volume "$build_config/npmrc:/usr/local/etc/npmrc:ro"
-  --volume "$ca_bundle:/usr/local/etc/npm-build-ca.crt:ro")
+build=(env CONTAINERS_CONF="$CONTAINERS_BUILD_CONF" podman build --pull=never --layers)
 "${build[@]}" --target runtime --tag "$APP_TAG" .
 "${build[@]}" --target dev --tag "$SYNC_TAG" .
 

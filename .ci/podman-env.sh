@@ -24,5 +24,20 @@ events_logger = "file"
 tmp_dir = "$podman_run_dir/libpod"
 CONF
 mv "$podman_dir/containers.conf.partial" "$podman_dir/containers.conf"
+
+# Builds (podman build here, and builds that arrive through podman's Docker API, e.g. skaffold's
+# docker builder, which cannot pass --volume) use containers-build.conf: the host network, and
+# npm reaching the registry through this machine's TLS setup, i.e. a global npmrc naming the
+# machine's CA bundle, both mounted read-only into each RUN step only, so their content never
+# lands in a layer (buildah leaves the two mount points as empty files, which test/image checks).
+# /usr/local/etc/npmrc is npm's global config in the official layout.
+ca_bundle=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+mkdir -p "$podman_dir/build"
+printf 'cafile=/usr/local/etc/npm-build-ca.crt\naudit=false\nfund=false\nupdate-notifier=false\n' >"$podman_dir/build/npmrc"
+chmod 0644 "$podman_dir/build/npmrc"
+sed "s|^\[containers\]\$|[containers]\nnetns = \"host\"\nvolumes = [\"$podman_dir/build/npmrc:/usr/local/etc/npmrc:ro\", \"$ca_bundle:/usr/local/etc/npm-build-ca.crt:ro\"]|" \
+  "$podman_dir/containers.conf" >"$podman_dir/containers-build.conf.partial"
+mv "$podman_dir/containers-build.conf.partial" "$podman_dir/containers-build.conf"
 export CONTAINERS_CONF="$podman_dir/containers.conf"
+export CONTAINERS_BUILD_CONF="$podman_dir/containers-build.conf"
 export CONTAINERS_STORAGE_CONF="$podman_dir/storage.conf"
