@@ -85,7 +85,7 @@ describe('skaffold.yaml', () => {
     });
 
     it('points the chart at the dev database Secret and renders with its values', async () => {
-        const secret = parseManifests(readFileSync(join(repoRoot, 'k8s', 'dev-postgres.yaml'), 'utf8')).find((m) => m.kind === 'Secret');
+        const secret = parseManifests(readFileSync(join(repoRoot, 'k8s', 'dev-postgres-secret.yaml'), 'utf8')).find((m) => m.kind === 'Secret');
         expect(release?.setValues?.existingSecret).toBe(secret?.metadata.name);
         expect((secret as { stringData?: Record<string, string> } | undefined)?.stringData?.DATABASE_URL).toMatch(/^postgres:\/\/[^:]+:[^@]+@postgres:5432\//);
         const values: Record<string, unknown> = { image: { repository: 'item-api', tag: 'dev' } };
@@ -112,6 +112,21 @@ describe('skaffold.yaml', () => {
         }
     });
 
+    it('has a local-cluster profile in both configs, activated by the local cluster\'s kube context', () => {
+        const context = /^current-context: (\S+)$/m.exec(readFileSync(join(repoRoot, 'k8s', 'local', 'cluster.sh'), 'utf8'))?.[1];
+        expect(context).toBeDefined();
+        for (const config of configs) {
+            const profile = config.profiles?.find((p) => p.name === 'local-cluster');
+            expect(profile?.activation, config.metadata.name).toEqual([{ kubeContext: context }]);
+        }
+
+        const db = configs.find((c) => c.manifests?.rawYaml?.length)?.profiles?.find((p) => p.name === 'local-cluster');
+        expect(db?.patches).toEqual([{ op: 'replace', path: '/manifests/rawYaml/1', value: 'k8s/local/postgres.yaml' }]);
+        const patches = app?.profiles?.find((p) => p.name === 'local-cluster')?.patches;
+        expect(patches).toContainEqual({ op: 'add', path: '/build/local/push', value: true });
+        expect(patches).toContainEqual({ op: 'add', path: '/deploy/helm/releases/0/setValueTemplates/image.digest', value: `{{.IMAGE_DIGEST_${templateKey(artifact?.image ?? '')}}}` });
+    });
+
     it('syncs src/** into a dev image whose root filesystem is writable', () => {
         const sync = app?.profiles?.find((p) => p.name === 'sync');
         expect(sync?.patches).toContainEqual({ op: 'add', path: '/build/artifacts/0/sync', value: { manual: [{ src: 'src/**', dest: '.' }] } });
@@ -134,7 +149,7 @@ describe('k8s/kind-config.yaml', () => {
 describe('k8s/dev-postgres.yaml', () => {
     it('runs a pinned official postgres image as a StatefulSet behind the postgres Service', () => {
         const manifests = parseManifests(readFileSync(join(repoRoot, 'k8s', 'dev-postgres.yaml'), 'utf8'));
-        expect(manifests.map((m) => m.kind).sort()).toEqual(['Secret', 'Service', 'StatefulSet']);
+        expect(manifests.map((m) => m.kind).sort()).toEqual(['Service', 'StatefulSet']);
         const image = JSON.stringify(find(manifests, 'StatefulSet')).match(/"image":"([^"]+)"/)?.[1];
         expect(image).toMatch(/^postgres:\d+\.\d+/);
         expect(find(manifests, 'Service').metadata.name).toBe('postgres');
