@@ -3,8 +3,9 @@
 // The service's users' verbs, for real: a local cluster of the real Kubernetes components
 // (k8s/local/cluster.sh), the image built from the Dockerfile imported into its containerd, then
 // helm install (Helm 4 and Helm 3), helm test, kubectl rollout restart + status under the rollout
-// proof's load, helm upgrade, kubectl drain and helm uninstall, each judged by what the API server
-// reports. Writes DIR/summary.json; exits non-zero when a step fails, the rollout fails a request,
+// proof's load, helm upgrade, kubectl drain and helm uninstall, then skaffold dev (a source change
+// served through a rebuild and through file sync), skaffold run and skaffold delete, each judged by
+// what the API server and the service report. Writes DIR/summary.json; exits non-zero when a step fails, the rollout fails a request,
 // or a negative control does not fail.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import * as Cluster from '../support/cluster.ts';
+import * as Skaffold from './skaffold.ts';
 import * as Steps from './steps.ts';
 import { loadTools } from '../k8s/tools.ts';
 
@@ -35,7 +37,9 @@ const internals = {
         ['rollout-restart', Steps.rolloutRestart],
         ['helm-upgrade', Steps.helmUpgrade],
         ['drain', Steps.drain],
-        ['uninstall', Steps.uninstall]
+        ['uninstall', Steps.uninstall],
+        ['skaffold-dev', Skaffold.dev],
+        ['skaffold-run', Skaffold.runAndDelete]
     ] as [string, (context: Steps.Context) => Promise<Steps.StepResult>][],
 
     async version(cluster: Cluster.Cluster): Promise<string> {

@@ -14,6 +14,8 @@ export interface Cluster {
     readonly kubeconfig: string;
     readonly nodeIp: string;
     readonly postgresUrl: string;               // The host's PostgreSQL, as the pods reach it
+    readonly registry: string;                  // The image registry containerd pulls from (host:port)
+    readonly skaffold: string;                  // The skaffold binary built for the dev loop
 }
 
 
@@ -97,7 +99,9 @@ const fromEnv = function (env: Record<string, string>): Cluster {
         bin: need('ITEM_API_CLUSTER_BIN'),
         kubeconfig: need('KUBECONFIG'),
         nodeIp,
-        postgresUrl: `postgres://item_api:item_api_dev@${nodeIp}:5432/item_api`
+        postgresUrl: `postgres://item_api:item_api_dev@${nodeIp}:5432/item_api`,
+        registry: need('ITEM_API_CLUSTER_REGISTRY'),
+        skaffold: need('ITEM_API_SKAFFOLD')
     };
 };
 
