@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 
 import * as Database from './database.ts';
+import * as MemoryLimit from './memory-limit.ts';
 import type { Summary } from './load.ts';
 import * as OtlpSink from './otlp-sink.ts';
 import * as Processes from './processes.ts';
@@ -32,6 +33,8 @@ interface Options {
     readonly items: number;
     readonly only: string[] | null;
     readonly rounds: number;
+    readonly nodeOptions: string | undefined;
+    readonly memoryLimit: string;
 }
 
 
@@ -51,7 +54,11 @@ const internals = {
                 duration: { type: 'string' },
                 items: { type: 'string', default: '1000' },
                 only: { type: 'string' },
-                rounds: { type: 'string', default: '1' }
+                rounds: { type: 'string', default: '1' },
+                // NODE_OPTIONS for the servers only: heap limits to try, or --cpu-prof to see where time goes
+                'node-options': { type: 'string' },
+                // The servers' memory cgroup: the chart's resources.limits.memory, none, or a quantity (512Mi)
+                'memory-limit': { type: 'string', default: 'chart' }
             }
         });
 
@@ -63,7 +70,9 @@ const internals = {
             durationSeconds: Number(values.duration ?? (values.quick ? 1 : 10)),
             items: Number(values.items),
             only: values.only?.split(',') ?? null,
-            rounds: Number(values.rounds)
+            rounds: Number(values.rounds),
+            nodeOptions: values['node-options'],
+            memoryLimit: values['memory-limit']
         };
     },
 
@@ -97,7 +106,22 @@ const internals = {
         return body;
     },
 
-    async measure(variant: Variant, context: { databaseUrl: string; ids: string[]; options: Options; pinning: Processes.Pinning | null; reference: { body: unknown } | null }): Promise<Omit<Report.Outcome, 'otlpExports'> & { body: unknown }> {
+    /** The servers' memory limit in bytes, or null: none asked for, or no memory cgroup can be made here. */
+    async memoryLimit(option: string): Promise<{ bytes: number | null; note: string }> {
+
+        if (option === 'none') {
+            return { bytes: null, note: 'memory: no limit (--memory-limit none); V8 sizes its heap from the machine\'s memory' };
+        }
+
+        const bytes = option === 'chart' ? await MemoryLimit.chartLimit(fileURLToPath(new URL('../charts/item-api', import.meta.url))) : MemoryLimit.bytes(option);
+        const probe = await MemoryLimit.create(bytes);
+        await probe?.remove();
+        return probe ?
+            { bytes, note: `memory: each server starts in a memory cgroup limited to ${bytes / 2 ** 20} MiB${option === 'chart' ? ' (the chart\'s resources.limits.memory)' : ''}, as the kubelet runs it` } :
+            { bytes: null, note: 'memory: no limit (a memory cgroup needs root); V8 sizes its heap from the machine\'s memory' };
+    },
+
+    async measure(variant: Variant, context: { databaseUrl: string; ids: string[]; options: Options; pinning: Processes.Pinning | null; reference: { body: unknown } | null; memoryLimitBytes: number | null }): Promise<Omit<Report.Outcome, 'otlpExports'> & { body: unknown }> {
 
         const { options, pinning } = context;
         const port = await Processes.freePort();
@@ -110,7 +134,11 @@ const internals = {
             cwd: internals.cwd,
             logFile,
             readyUrl: `${url}${variant.readyPath}`,
-            env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: context.databaseUrl, HOST: '127.0.0.1', PORT: String(port), ...variant.env }
+            memoryLimit: context.memoryLimitBytes ? await MemoryLimit.create(context.memoryLimitBytes) : null,
+            env: {
+                PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: context.databaseUrl, HOST: '127.0.0.1', PORT: String(port),
+                ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}), ...variant.env
+            }
         });
 
         try {
@@ -138,12 +166,14 @@ const internals = {
         const { database, options, sink } = context;
         const pinning = Processes.pinning(options.pin);
         const baseline = variants.find((variant) => variant.baseline)?.name ?? 'bare';
+        const memoryLimit = await internals.memoryLimit(options.memoryLimit);
         mkdirSync(join(internals.out, 'logs'), { recursive: true });
 
         const header = [
             `${variants.length} variants (GET /items/{id} unless the request column says otherwise), node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'})`,
             `database: ${database.source} PostgreSQL, ${database.ids.length} seeded rows, each request reads a random one`,
             `load: autocannon in its own process, ${options.connections} connections, pipelining 1, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per variant${options.rounds > 1 ? `, ${options.rounds} rounds in turn, median round shown` : ''}`,
+            memoryLimit.note,
             pinning ? `pinning: servers on CPU ${pinning.server}, load generator on CPU ${pinning.load}, PostgreSQL and the OTLP sink unpinned` : 'pinning: none (taskset unavailable or --no-pin)',
             'note: load generator, server and PostgreSQL share the CPUs, so absolute req/s understate the server alone; compare ratios within a run,',
             '      and CPU µs/req (server process CPU time per request), which moves least when something else also runs on the machine'
@@ -161,7 +191,7 @@ const internals = {
                 const exportsBefore = sink.received().exports;
                 const label = `${variant.name.padEnd(18)}${options.rounds > 1 ? ` round ${round}` : ''}`;
                 try {
-                    const { body, ...outcome } = await internals.measure(variant, { databaseUrl: database.url, ids: database.ids, options, pinning, reference });
+                    const { body, ...outcome } = await internals.measure(variant, { databaseUrl: database.url, ids: database.ids, options, pinning, reference, memoryLimitBytes: memoryLimit.bytes });
                     reference ??= { body };
                     rounds.get(variant.name)!.push({ ...outcome, otlpExports: variant.exportsTraces ? sink.received().exports - exportsBefore : null });
                     console.log(`${label} ${Math.round(outcome.summary!.requestsPerSecond)} req/s  (${variant.description}; ${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);
@@ -197,7 +227,7 @@ const main = async function (): Promise<number> {
         const known = Variants.all({ otlpEndpoint: sink.url });
         const unknown = options.only?.filter((name) => !known.some((variant) => variant.name === name)) ?? [];
         if (unknown.length || !(options.items > 0) || !(options.connections > 0) || !(options.durationSeconds > 0) || !(options.rounds >= 1)) {
-            console.error(`usage: npm run bench -- [--quick] [--no-pin] [--connections 50] [--warmup 3] [--duration 10] [--rounds 1] [--items 1000] [--only ${known.map((variant) => variant.name).join(',')}]`);
+            console.error(`usage: npm run bench -- [--quick] [--no-pin] [--connections 50] [--warmup 3] [--duration 10] [--rounds 1] [--items 1000] [--node-options '...'] [--memory-limit chart|none|256Mi] [--only ${known.map((variant) => variant.name).join(',')}]`);
             return 2;
         }
 

@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type * as MemoryLimit from './memory-limit.ts';
+
 
 // Every process under measurement is a real child with its own event loop; the benchmark's parent
 // only orchestrates and stays idle while load runs.
@@ -63,12 +65,12 @@ export interface Server {
 // Output goes to a file, as a container runtime would take it: the service's synchronous log
 // writes cost what they cost in production, and no pipe back to this process competes for CPU.
 
-export const startServer = async function (options: { argv: string[]; cpus: string | undefined; cwd: string; env: NodeJS.ProcessEnv; logFile: string; readyUrl: string }): Promise<Server> {
+export const startServer = async function (options: { argv: string[]; cpus: string | undefined; cwd: string; env: NodeJS.ProcessEnv; logFile: string; readyUrl: string; memoryLimit?: MemoryLimit.Limit | null }): Promise<Server> {
 
     const fd = openSync(options.logFile, 'w');
     const [file, args] = command(options.cpus, options.argv);
     const spawnedAt = performance.now();
-    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
+    const child = spawn(...(options.memoryLimit ? options.memoryLimit.wrap(file, args) : [file, args] as const), { cwd: options.cwd, env: options.env, stdio: ['ignore', fd, fd] });
     closeSync(fd);
 
     const stop = async () => {
@@ -79,6 +81,8 @@ export const startServer = async function (options: { argv: string[]; cpus: stri
             await internals.exited(child);
             clearTimeout(timer);
         }
+
+        await options.memoryLimit?.remove();
     };
 
     const deadline = Date.now() + internals.readyTimeoutMs;
