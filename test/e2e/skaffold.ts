@@ -37,6 +37,8 @@ interface Invocation {
 interface Skaffold {
     readonly child: ChildProcess;
     output(): string;
+    /** Seconds from the start to the first line matching each pattern at or after `from` (an output offset), or null. */
+    timeline(patterns: Record<string, RegExp>, from?: number): Record<string, number | null>;
     exited(): Promise<number | null>;
 }
 
@@ -137,12 +139,24 @@ const internals = {
 
         const child = spawn(options.skaffold, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
         const log = createWriteStream(options.log);
+        const started = performance.now();
+        const arrivals: { offset: number; at: number }[] = [];
         let output = '';
         const collect = (chunk: Buffer) => {
 
+            arrivals.push({ offset: output.length, at: internals.seconds(started) });
             output += chunk.toString();
             log.write(chunk);
         };
+
+        // Where the build, the push and the deploy spend the time (skaffold's output has no timestamps).
+        const timeline = (patterns: Record<string, RegExp>, from = 0) => Object.fromEntries(Object.entries(patterns).map(([name, pattern]) => {
+
+            const match = pattern.exec(output.slice(from));
+            const offset = match ? from + match.index : -1;
+            const arrival = match ? arrivals.findLast((a) => a.offset <= offset) : undefined;
+            return [name, arrival?.at ?? null];
+        }));
 
         child.stdout!.on('data', collect);
         child.stderr!.on('data', collect);
@@ -151,7 +165,7 @@ const internals = {
             log.end();
             resolve(code);
         }));
-        return { child, output: () => output, exited: () => exit };
+        return { child, output: () => output, timeline, exited: () => exit };
     },
 
     /** skaffold to completion (run, delete), bounded. */
@@ -166,6 +180,11 @@ const internals = {
     },
 
     seconds: (since: number) => Math.round((performance.now() - since) / 100) / 10,
+
+    milestones: {
+        build: /^Building \[/m, built: /^Build \[[^\]]+\] succeeded/m, deploy: /^Starting deploy/m,
+        stabilized: /^Deployments stabilized/m, synced: /^Syncing \d+ files?/m, watching: /^Watching for changes/m
+    },
 
     /** Waits (bounded) for the output to contain a line matching the pattern, from a given offset on. */
     async until(skaffold: Skaffold, pattern: RegExp, from: number, timeoutMs: number): Promise<boolean> {
@@ -321,6 +340,7 @@ const session = async function (context: Context, project: string, env: NodeJS.P
     try {
         const deployed = await internals.until(skaffold, /Watching for changes/, 0, 900_000);
         details.toFirstDeployS = internals.seconds(started);
+        details.firstDeployTimeline = skaffold.timeline(internals.milestones);
         const before = deployed ? await internals.rolledOut(context, 120_000) : null;
         if (!before) {
             return { ok: false, details: { ...details, error: 'not deployed and Ready', output: skaffold.output().split('\n').slice(-30) } };
@@ -331,10 +351,12 @@ const session = async function (context: Context, project: string, env: NodeJS.P
         const title = `item-api ${profile} ${Date.now().toString(36)}`;
         const offset = skaffold.output().length;
         const changedAt = await internals.change(project, title);
+        details.changedAtS = internals.seconds(started);          // The timelines count from skaffold's start
         details.changeToServedS = await internals.served(host, title, changedAt, 600_000);
         const after = await internals.rolledOut(context, 180_000) ?? [];
         details.changeToRolledOutS = internals.seconds(changedAt);
         const iteration = skaffold.output().slice(offset);
+        details.changeTimeline = skaffold.timeline(internals.milestones, offset);
         const rebuilt = /Building \[/.test(iteration);
         const synced = /Syncing \d+ files?/.test(iteration);
         const beforeUids = new Set(before.map((pod) => pod.metadata.uid));
