@@ -21,6 +21,10 @@ export interface DbOptions {
 }
 
 
+// How much later than the server's statement_timeout the client stops waiting for an answer.
+export const clientTimeoutMarginMs = 1000;
+
+
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
 
@@ -42,6 +46,10 @@ export const create = function (options: DbOptions): Db {
             statement_timeout: options.statementTimeoutMs,
             // A transaction left open by a stuck client must not hold locks and a connection forever.
             idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
+            // statement_timeout is enforced by the server, which cannot enforce it on a query it never
+            // received or an answer that never arrives (a network dropping packets, a hung server): the
+            // client gives up a little later on its own, so no request waits on the network unbounded.
+            ...(options.statementTimeoutMs ? { query_timeout: options.statementTimeoutMs + clientTimeoutMarginMs } : {}),
             keepAlive: true
         },
         // min 0: no connection is held while idle, and a database that is down at start is not an error.
@@ -67,7 +75,8 @@ export const create = function (options: DbOptions): Db {
 
 // Failures that say nothing about the request and everything about the database: answered 503 with
 // Retry-After, never 500. Codes are node's socket errors and Postgres SQLSTATEs (class 08 connection
-// exception, 53 insufficient resources, 57 operator intervention, which includes statement timeouts).
+// exception, 53 insufficient resources, 57 operator intervention, which includes statement timeouts),
+// and pg's own client-side query timeout.
 
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
 
@@ -87,7 +96,7 @@ export const isUnavailable = function (err: unknown): boolean {
         return unavailableCodes.has(code) || /^(08|53|57)/.test(code);
     }
 
-    return /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+    return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(err.message);
 };
 
 
