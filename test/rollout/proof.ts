@@ -82,6 +82,9 @@ const internals = {
 };
 
 
+export const merge = internals.merge;
+
+
 export const scenarios = function (rollouts: { good: number; controls: number }): Scenario[] {
 
     return [
