@@ -191,8 +191,10 @@ const main = async function (): Promise<number> {
             }
         }
 
-        // The chart's own values again, for whoever keeps the cluster.
-        await Run.values(context);
+        // The run's own values again, for whoever keeps the cluster.
+        if (args['keep-cluster']) {
+            await Run.values(context);
+        }
     }
     catch (err) {
         error = (err as Error).stack ?? String(err);
