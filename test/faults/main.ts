@@ -179,11 +179,13 @@ const main = async function (): Promise<number> {
             console.log(`== control ${control.key}: ${control.scenario.description}`);
             try {
                 const result = await Run.run(context, control.scenario);
-                const failedAsItMust = control.failedAsItMust(result);
+                // A control proves something only next to a scenario that passed.
+                const conclusive = (scenarios[control.of] as { pass?: boolean } | undefined)?.pass === true;
+                const failedAsItMust = control.failedAsItMust(result) && conclusive;
                 const checks = control.scenario.judge(result);
-                controls[control.key] = { of: control.of, description: control.scenario.description, failedAsItMust, measured: internals.entry(result, { pass: checks.every((check) => check.pass), checks }) };
+                controls[control.key] = { of: control.of, description: control.scenario.description, failedAsItMust, scenarioPassed: conclusive, measured: internals.entry(result, { pass: checks.every((check) => check.pass), checks }) };
                 await writeFile(join(out, `${control.scenario.key}.svg`), Svg.render([result.series], `item-api faults, negative control: ${control.key}`));
-                console.log(`${failedAsItMust ? 'ok  ' : 'FAIL'} control ${control.key} ${failedAsItMust ? 'failed as it must' : 'did NOT fail'}`);
+                console.log(`${failedAsItMust ? 'ok  ' : 'FAIL'} control ${control.key} ${failedAsItMust ? 'failed as it must' : conclusive ? 'did NOT fail' : `inconclusive: ${control.of} did not pass either`}`);
             }
             catch (err) {
                 controls[control.key] = { of: control.of, failedAsItMust: false, error: (err as Error).stack ?? String(err) };

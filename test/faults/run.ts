@@ -49,7 +49,7 @@ export interface Scenario {
     readonly key: string;
     readonly description: string;
     readonly values?: Record<string, unknown>;
-    readonly client?: { readonly idempotencyKeys?: boolean; readonly retries?: boolean };
+    readonly client?: { readonly idempotencyKeys?: boolean; readonly retries?: boolean; readonly maxSocketsPerClient?: number };
     readonly rate?: (context: Context, timing: Timing) => number | ((elapsedMs: number) => number);
     readonly prepare?: (context: Context) => Promise<() => Promise<void>>;     // Returns its undo
     readonly fault: (running: Running, timing: Timing) => Promise<Measure.Window[]>;
@@ -126,6 +126,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
     const undo = await scenario.prepare?.(context);
     const tracker = Pods.track(cluster, namespace, `app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`);
     const notes: Record<string, unknown> = {};
+    const restartsBefore = new Map<string, number>();
     let load: Load.LoadResult;
     let windows: Measure.Window[];
     let warmedAt: number;
@@ -136,7 +137,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
             maxDurationMs: 1_800_000,
             service: context.service,
             clients: 4,
-            maxSocketsPerClient: 64,
+            maxSocketsPerClient: scenario.client?.maxSocketsPerClient ?? 64,
             mix: internals.mix,
             ...(scenario.client?.retries === false ? {} : { retry: internals.retry }),
             idempotencyKeys: scenario.client?.idempotencyKeys ?? true,
@@ -146,6 +147,11 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         try {
             await sleep(timing.warmupMs);
             warmedAt = performance.now();
+            // Restarts are counted from here: earlier scenarios' restarts stay on the same pods.
+            for (const pod of tracker.pods) {
+                restartsBefore.set(pod.name, pod.restarts);
+            }
+
             await sleep(timing.baselineMs);
             windows = await scenario.fault({ context, tracker, startedAt, notes }, timing);
             await sleep(timing.tailMs);
@@ -175,7 +181,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
     const summary = Report.summarize(record);
     const measures = Measure.measure(load, windows, warmedAt);
     const t0 = load.startedAt;
-    const restarts = tracker.pods.reduce((sum, pod) => sum + pod.restarts, 0);
+    const restarts = tracker.pods.reduce((sum, pod) => sum + pod.restarts - (restartsBefore.get(pod.name) ?? 0), 0);
     const series: Report.Series = {
         ...Report.series(record, summary),
         windowLabel: 'fault',
