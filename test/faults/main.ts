@@ -46,6 +46,13 @@ const internals = {
     /** Closed loop, many in flight, no retries: what the whole path (this machine's two cores) serves per second. */
     async capacity(service: Load.Target, seconds: number): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
 
+        // Warmed first (JIT, pools, conntrack), then measured.
+        const warmup = Load.start({
+            rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: 10_000, service,
+            clients: 4, maxSocketsPerClient: 16, mix: Run.mix, runId: `warm-${Date.now().toString(36)}`
+        });
+        await new Promise((resolve) => setTimeout(resolve, 4000));
+        await warmup.stop();
         const generator = Load.start({
             rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: seconds * 1000 + 2000, service,
             clients: 4, maxSocketsPerClient: 16, mix: Run.mix, runId: `capacity-${Date.now().toString(36)}`
@@ -83,6 +90,7 @@ const internals = {
             },
             ...(notes.p99AcceptedMs !== undefined ? { p99AcceptedMs: notes.p99AcceptedMs } : {}),
             ...(notes.trend ? { rssSlopeMbPerMin: notes.trend.rssSlopeMbPerMin } : {}),
+            clientsAndMachine: result.summary.machine,
             containerRestarts: result.restarts,
             faultWindows: result.windows,
             notes: result.notes,
