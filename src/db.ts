@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import Knex from 'knex';
@@ -37,7 +38,7 @@ export const create = function (options: DbOptions): Db {
 
     const log = options.logger?.child({ component: 'knex' });
 
-    return Knex({
+    const knex = Knex({
         client: 'pg',
         connection: {
             connectionString: options.url,
@@ -70,6 +71,9 @@ export const create = function (options: DbOptions): Db {
             tableName: 'knex_migrations'
         }
     });
+
+    knex.on('query-response', () => answered(knex));
+    return knex;
 };
 
 
@@ -100,9 +104,39 @@ export const isUnavailable = function (err: unknown): boolean {
 };
 
 
+// When the database last answered a query of this process: evidence that it is up even when the pool
+// is too busy to lend a readiness ping a connection in time (overload is not an outage).
+const answeredAt = new WeakMap<Db, number>();
+
+
+export const answered = function (db: Db): void {
+
+    answeredAt.set(db, Date.now());
+};
+
+
+export const answeredWithin = function (db: Db, ms: number): boolean {
+
+    return Date.now() - (answeredAt.get(db) ?? -Infinity) <= ms;
+};
+
+
 export const ping = async function (db: Db, timeoutMs: number): Promise<void> {
 
-    await db.raw('select 1').timeout(timeoutMs);
+    // knex's timeout() starts once a connection is acquired; a busy pool would make the ping wait up to
+    // the acquire timeout for one, past any probe's timeout. The bound covers the wait as well.
+    const query = Promise.resolve(db.raw('select 1').timeout(timeoutMs));
+    query.catch(() => {});                              // Settles later, bounded by the acquire timeout
+    const bound = new AbortController();
+    try {
+        await Promise.race([query, sleep(timeoutMs, undefined, { signal: bound.signal }).then(() => {
+
+            throw new Error(`database ping: no answer within ${timeoutMs} ms`);
+        })]);
+    }
+    finally {
+        bound.abort();
+    }
 };
 
 

@@ -75,6 +75,7 @@ export const rows = async function <P extends Record<string, unknown>, R>(db: Db
     const connection = await client.acquireConnection();
     try {
         const result = await connection.query({ name: statement.name, text: statement.text, values: statement.values(params) });
+        Db.answered(db);
         return result.rows as R[];
     }
     catch (err) {
