@@ -151,6 +151,19 @@ const internals = {
         };
     },
 
+    /** What the kubelet reported about failed probes in the namespace (its events), counted by message. */
+    async probeFailures(context: Context): Promise<Record<string, number>> {
+
+        const list = await Cluster.get<{ items: { reason: string; message: string; count?: number }[] }>(context.cluster, `/api/v1/namespaces/${context.namespace}/events`);
+        const counts: Record<string, number> = {};
+        for (const event of (list?.items ?? []).filter((e) => e.reason === 'Unhealthy')) {
+            const message = event.message.replace(/item-api-[\w-]+/g, 'POD').slice(0, 160);
+            counts[message] = (counts[message] ?? 0) + (event.count ?? 1);
+        }
+
+        return counts;
+    },
+
     // Connections that never finish a request: half send nothing, half stop in the middle of a header.
     async abuse(target: Load.Target, count: number, watchMs: number): Promise<{ opened: number; stillOpen: number; lastCutMs: number | null; openedAt: number; closedAt: number }> {
 
@@ -332,6 +345,7 @@ const overload = function (variant: { key: string; description: string; values?:
             const to = running.startedAt + window.to;
             await sleep(Math.max(0, to - performance.now()));
             running.notes.capacity = running.context.capacity;
+            running.notes.probeFailures = await internals.probeFailures(running.context);
             running.notes.overloadRate = running.context.capacity! * 2;
             return [{ name: `2x capacity (${running.context.capacity! * 2}/s)`, from, to }];
         },
