@@ -9,7 +9,7 @@ import * as Cluster from '../support/cluster.ts';
 import * as TcpProxy from '../support/tcp-proxy.ts';
 import * as Host from './host.ts';
 import type * as Measure from './measure.ts';
-import type { Context, Result, Running, Scenario, Timing } from './run.ts';
+import type { Context, Result, Scenario } from './run.ts';
 import * as Run from './run.ts';
 
 
@@ -47,12 +47,6 @@ const internals = {
         }
 
         throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    },
-
-    async allReady(context: Context, replicas: number): Promise<boolean> {
-
-        const pods = await internals.pods(context);
-        return pods.filter(internals.ready).length === replicas && pods.every((pod) => internals.ready(pod) || pod.metadata.deletionTimestamp);
     },
 
     common(result: Result): { check: string; pass: boolean }[] {
@@ -499,5 +493,3 @@ const overloadPasses = function (result: Result): boolean {
     return overload({ key: 'x', description: '' }).judge(result).every((check) => check.pass);
 };
 
-
-export type { Timing, Running };
