@@ -30,6 +30,12 @@ export interface Config {
         readonly requestTimeoutMs: number;
         readonly maxBodyBytes: number;
     };
+    readonly load: {
+        readonly sampleIntervalMs: number;
+        readonly maxEventLoopDelayMs: number;
+        readonly maxHeapUsedBytes: number;
+        readonly maxRssBytes: number;
+    };
     readonly shutdown: {
         readonly delayMs: number;
         readonly drainTimeoutMs: number;
@@ -44,6 +50,11 @@ export interface Config {
 
 
 const ms = (max: number) => Joi.number().integer().min(0).max(max);
+
+
+// hapi refuses load limits without sampling: a limit turns sampling on, and turning it off is refused
+// here, at the edge, naming the variable.
+const sampled = Joi.number().min(1).default(100).messages({ 'number.min': 'must be at least 1 when a LOAD_MAX_* limit is set' });
 
 
 // One entry per variable: the schema is also the documentation of what the service reads.
@@ -77,6 +88,17 @@ const internals = {
         HTTP_HEADERS_TIMEOUT_MS: ms(3_600_000).greater(Joi.ref('HTTP_KEEP_ALIVE_TIMEOUT_MS')).default(66_000),
         HTTP_REQUEST_TIMEOUT_MS: ms(3_600_000).min(1).default(30_000),
         HTTP_MAX_BODY_BYTES: Joi.number().integer().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+
+        // hapi's own load shedding (server option `load`): past a limit every new request is a 503 with
+        // Retry-After, cheap enough that a process at twice its capacity keeps serving what it accepts.
+        // 0 turns a limit off. Production sheds at 100 ms of event-loop delay by default.
+        LOAD_SAMPLE_INTERVAL_MS: ms(10_000).default(0)
+            .when('LOAD_MAX_EVENT_LOOP_DELAY_MS', { is: Joi.number().greater(0), then: sampled })
+            .when('LOAD_MAX_HEAP_USED_BYTES', { is: Joi.number().greater(0), then: sampled })
+            .when('LOAD_MAX_RSS_BYTES', { is: Joi.number().greater(0), then: sampled }),
+        LOAD_MAX_EVENT_LOOP_DELAY_MS: ms(60_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(100), otherwise: Joi.any().default(0) }),
+        LOAD_MAX_HEAP_USED_BYTES: Joi.number().integer().min(0).default(0),
+        LOAD_MAX_RSS_BYTES: Joi.number().integer().min(0).default(0),
 
         SHUTDOWN_DELAY_MS: ms(120_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(5000), otherwise: Joi.any().default(0) }),
         SHUTDOWN_DRAIN_TIMEOUT_MS: ms(300_000).default(10_000),
@@ -145,6 +167,12 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
             headersTimeoutMs: value.HTTP_HEADERS_TIMEOUT_MS,
             requestTimeoutMs: value.HTTP_REQUEST_TIMEOUT_MS,
             maxBodyBytes: value.HTTP_MAX_BODY_BYTES
+        },
+        load: {
+            sampleIntervalMs: value.LOAD_SAMPLE_INTERVAL_MS,
+            maxEventLoopDelayMs: value.LOAD_MAX_EVENT_LOOP_DELAY_MS,
+            maxHeapUsedBytes: value.LOAD_MAX_HEAP_USED_BYTES,
+            maxRssBytes: value.LOAD_MAX_RSS_BYTES
         },
         shutdown: {
             delayMs: value.SHUTDOWN_DELAY_MS,

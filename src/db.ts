@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import Knex from 'knex';
@@ -21,6 +22,10 @@ export interface DbOptions {
 }
 
 
+// How much later than the server's statement_timeout the client stops waiting for an answer.
+export const clientTimeoutMarginMs = 1000;
+
+
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
 
@@ -33,7 +38,7 @@ export const create = function (options: DbOptions): Db {
 
     const log = options.logger?.child({ component: 'knex' });
 
-    return Knex({
+    const knex = Knex({
         client: 'pg',
         connection: {
             connectionString: options.url,
@@ -42,6 +47,10 @@ export const create = function (options: DbOptions): Db {
             statement_timeout: options.statementTimeoutMs,
             // A transaction left open by a stuck client must not hold locks and a connection forever.
             idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 10_000),
+            // statement_timeout is enforced by the server, which cannot enforce it on a query it never
+            // received or an answer that never arrives (a network dropping packets, a hung server): the
+            // client gives up a little later on its own, so no request waits on the network unbounded.
+            ...(options.statementTimeoutMs ? { query_timeout: options.statementTimeoutMs + clientTimeoutMarginMs } : {}),
             keepAlive: true
         },
         // min 0: no connection is held while idle, and a database that is down at start is not an error.
@@ -62,12 +71,16 @@ export const create = function (options: DbOptions): Db {
             tableName: 'knex_migrations'
         }
     });
+
+    knex.on('query-response', () => answered(knex));
+    return knex;
 };
 
 
 // Failures that say nothing about the request and everything about the database: answered 503 with
 // Retry-After, never 500. Codes are node's socket errors and Postgres SQLSTATEs (class 08 connection
-// exception, 53 insufficient resources, 57 operator intervention, which includes statement timeouts).
+// exception, 53 insufficient resources, 57 operator intervention, which includes statement timeouts),
+// and pg's own client-side query timeout.
 
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
 
@@ -87,13 +100,43 @@ export const isUnavailable = function (err: unknown): boolean {
         return unavailableCodes.has(code) || /^(08|53|57)/.test(code);
     }
 
-    return /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+    return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(err.message);
+};
+
+
+// When the database last answered a query of this process: evidence that it is up even when the pool
+// is too busy to lend a readiness ping a connection in time (overload is not an outage).
+const answeredAt = new WeakMap<Db, number>();
+
+
+export const answered = function (db: Db): void {
+
+    answeredAt.set(db, Date.now());
+};
+
+
+export const answeredWithin = function (db: Db, ms: number): boolean {
+
+    return Date.now() - (answeredAt.get(db) ?? -Infinity) <= ms;
 };
 
 
 export const ping = async function (db: Db, timeoutMs: number): Promise<void> {
 
-    await db.raw('select 1').timeout(timeoutMs);
+    // knex's timeout() starts once a connection is acquired; a busy pool would make the ping wait up to
+    // the acquire timeout for one, past any probe's timeout. The bound covers the wait as well.
+    const query = Promise.resolve(db.raw('select 1').timeout(timeoutMs));
+    query.catch(() => {});                              // Settles later, bounded by the acquire timeout
+    const bound = new AbortController();
+    try {
+        await Promise.race([query, sleep(timeoutMs, undefined, { signal: bound.signal }).then(() => {
+
+            throw new Error(`database ping: no answer within ${timeoutMs} ms`);
+        })]);
+    }
+    finally {
+        bound.abort();
+    }
 };
 
 

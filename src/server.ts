@@ -42,6 +42,12 @@ const internals = {
             return unavailable;
         }
 
+        // hapi's load limits answer 503 before routing; a client told when to retry spreads its retries
+        // instead of coming straight back to a process that is shedding.
+        if (response.output.statusCode === 503) {
+            response.output.headers['retry-after'] ??= '1';
+        }
+
         // field replaces hapi's validation details, so every error has the one documented shape. It comes
         // from joi's path, not from hapi's keys, which are HTML-escaped: "ß" would come back as "&#223;".
         const payload = response.output.payload as { field?: string; validation?: unknown };
@@ -65,6 +71,13 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         host: config.host,
         port: config.port,
         router: { stripTrailingSlash: true },
+        // Past a limit hapi answers 503 to every new request before any work is done (see onPreResponse).
+        load: {
+            sampleInterval: config.load.sampleIntervalMs,
+            maxEventLoopDelay: config.load.maxEventLoopDelayMs,
+            maxHeapUsedBytes: config.load.maxHeapUsedBytes,
+            maxRssBytes: config.load.maxRssBytes
+        },
         routes: {
             payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
             validate: { failAction: internals.failAction }

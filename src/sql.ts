@@ -1,7 +1,7 @@
 import Knex from 'knex';
 import type { Knex as KnexTypes } from 'knex';
 
-import type { Db } from './db.ts';
+import * as Db from './db.ts';
 
 
 // The hot queries, built once by knex and run as named prepared statements on knex's own pool.
@@ -64,17 +64,28 @@ export const prepare = function <P extends Record<string, unknown>>(name: string
 
 
 interface PgConnection {
+    __knex__disposed?: unknown;
     query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 
-export const rows = async function <P extends Record<string, unknown>, R>(db: Db, statement: Statement<P>, params: P): Promise<R[]> {
+export const rows = async function <P extends Record<string, unknown>, R>(db: Db.Db, statement: Statement<P>, params: P): Promise<R[]> {
 
     const client = db.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> };
     const connection = await client.acquireConnection();
     try {
         const result = await connection.query({ name: statement.name, text: statement.text, values: statement.values(params) });
+        Db.answered(db);
         return result.rows as R[];
+    }
+    catch (err) {
+        // pg stopped waiting, but the query may still be on the wire: the connection's state is
+        // unknown, so the pool destroys it on release instead of lending it out again (knex's own flag).
+        if (Db.isUnavailable(err)) {
+            connection.__knex__disposed = err;
+        }
+
+        throw err;
     }
     finally {
         void client.releaseConnection(connection);

@@ -47,6 +47,14 @@ describe('configuration', () => {
         expect(http.headersTimeoutMs).toBeGreaterThan(http.keepAliveTimeoutMs);
     });
 
+    it('sheds load in production by default (hapi\'s event-loop delay limit), never in development', () => {
+
+        expect(Config.load({}).load).toEqual({ sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 });
+        expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items' }).load).toEqual({ sampleIntervalMs: 100, maxEventLoopDelayMs: 100, maxHeapUsedBytes: 0, maxRssBytes: 0 });
+        // A limit turns sampling on: hapi would refuse a limit without it.
+        expect(Config.load({ LOAD_MAX_RSS_BYTES: '209715200' }).load).toEqual({ sampleIntervalMs: 100, maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0, maxRssBytes: 209_715_200 });
+    });
+
     it('treats an empty variable as unset', () => {
 
         expect(Config.load({ PORT: '', LOG_LEVEL: '' })).toMatchObject({ port: 3000, logLevel: 'info' });
@@ -61,7 +69,9 @@ describe('configuration', () => {
         [{ SHUTDOWN_DELAY_MS: '-1' }, 'SHUTDOWN_DELAY_MS: must be greater than or equal to 0 (got -1)'],
         [{ SHUTDOWN_DRAIN_TIMEOUT_MS: '2.5' }, 'SHUTDOWN_DRAIN_TIMEOUT_MS: must be an integer (got 2.5)'],
         [{ DB_POOL_MAX: '0' }, 'DB_POOL_MAX: must be greater than or equal to 1 (got 0)'],
-        [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '70000', HTTP_HEADERS_TIMEOUT_MS: '60000' }, 'HTTP_HEADERS_TIMEOUT_MS: must be greater than ref:HTTP_KEEP_ALIVE_TIMEOUT_MS (got 60000)']
+        [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '70000', HTTP_HEADERS_TIMEOUT_MS: '60000' }, 'HTTP_HEADERS_TIMEOUT_MS: must be greater than ref:HTTP_KEEP_ALIVE_TIMEOUT_MS (got 60000)'],
+        [{ LOAD_MAX_HEAP_USED_BYTES: '1000', LOAD_SAMPLE_INTERVAL_MS: '0' }, 'LOAD_SAMPLE_INTERVAL_MS: must be at least 1 when a LOAD_MAX_* limit is set (got 0)'],
+        [{ LOAD_MAX_EVENT_LOOP_DELAY_MS: 'soon' }, 'LOAD_MAX_EVENT_LOOP_DELAY_MS: must be a number (got "soon")']
     ])('rejects %o naming the variable and what it expects', (env, problem) => {
 
         expect(problems(env)).toContain(problem);

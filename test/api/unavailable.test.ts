@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import { freePort } from '../../src/embedded-db.ts';
 import * as App from '../support/app.ts';
 import * as Database from '../support/database.ts';
+import * as TcpProxy from '../support/tcp-proxy.ts';
 
 
 const database = Database.provide();
@@ -85,3 +86,62 @@ it('answers 503 when a statement exceeds the statement timeout, and writes nothi
     expect(await app.db('items').where({ id }).first()).toMatchObject({ quantity: 0, version: 1 });
     await app.stop();
 });
+
+
+// A database that stops answering (a network that loses every packet, PostgreSQL stopped): each
+// request must end within the acquire and statement bounds, and the pool must recover by itself.
+const internals = { clientGivesUpMs: 5000 };
+
+
+const stalled = async function (env: Record<string, string>): Promise<{ slowestMs: number; statuses: number[]; recovered: boolean }> {
+
+    const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
+    const url = new URL(database.url);
+    url.port = String(proxy.address.port);
+    const app = await App.start({ databaseUrl: url.toString(), env: { DB_POOL_MAX: '4', ...env } });
+    try {
+        // Every pooled connection open and idle, as under steady load.
+        await Promise.all(Array.from({ length: 8 }, () => fetch(`${app.url}/items?limit=5`)));
+        proxy.set({ blackhole: true });
+        const started = Date.now();
+        // Reads on the pooled connections and waiting for one, and writes (transactions) among them.
+        const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => {
+
+            const init: RequestInit = i % 3 ? {} : { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `stalled-${Date.now()}-${i}` }, body: JSON.stringify({ name: `stalled ${i}` }) };
+            return fetch(i % 3 ? `${app.url}/items?limit=${i + 1}` : `${app.url}/items`, { ...init, signal: AbortSignal.timeout(internals.clientGivesUpMs) })
+                .then((res) => ({ status: res.status, at: Date.now() }), () => ({ status: 0, at: Date.now() }));
+        }));
+        proxy.set({ blackhole: false });
+        let recovered = false;
+        for (let i = 0; i < 40 && !recovered; ++i) {
+            recovered = (await fetch(`${app.url}/items?limit=1`)).status === 200;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+
+        return { slowestMs: Math.max(...outcomes.map((outcome) => outcome.at - started)), statuses: outcomes.map((outcome) => outcome.status), recovered };
+    }
+    finally {
+        proxy.set({ blackhole: false });
+        await app.stop();
+        await proxy.close();
+    }
+};
+
+
+it('answers 503 within the statement and acquire bounds when the database stops answering, and recovers by itself', async () => {
+
+    const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '500', DB_STATEMENT_TIMEOUT_MS: '1000' });
+    console.log(`database silent: ${JSON.stringify(outcome)}`);
+    expect(new Set(outcome.statuses)).toEqual(new Set([503]));
+    expect(outcome.slowestMs).toBeLessThan(1000 + 500 + 1000);
+    expect(outcome.recovered).toBe(true);
+}, 20_000);
+
+
+it('negative control: without the acquire and statement timeouts the same stall hangs requests until the client gives up', async () => {
+
+    const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '60000', DB_STATEMENT_TIMEOUT_MS: '0' });
+    expect(outcome.statuses).toContain(0);
+    expect(outcome.slowestMs).toBeGreaterThanOrEqual(internals.clientGivesUpMs);
+    expect(outcome.recovered).toBe(true);
+}, 20_000);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 
 import * as Database from '../support/database.ts';
@@ -90,4 +91,60 @@ it('fails readiness within 50 ms of SIGTERM, keeps liveness 200, serves new conn
     Checks.checkExitWithinBudget(exit, signalledAt, budgets);
     const handledMs = Date.parse(app.lifecycle('signal')!.time) - signalledAt;
     console.log(`readiness: 503 ${flipMs} ms after SIGTERM (signal handled at ${handledMs} ms, ${ready.samples.length} polls), listener refused at ${refusedAt - signalledAt} ms (delay ${budgets.delayMs} ms)`);
+});
+
+
+// Overload is not an outage: with the pool too busy to lend the readiness ping a connection in time,
+// queries still being answered keep the pod ready (failing it would take every overloaded pod out of
+// the Service at once); with nothing answered (a query stuck holding the only connection) it fails.
+it('stays ready while a busy pool answers other queries, and fails when nothing is answered', async () => {
+
+    const app = await App.start({ env: { DATABASE_URL: database.url, DB_POOL_MAX: '1', READY_DB_PING_TIMEOUT_MS: '50', READY_CACHE_MS: '0', DB_STATEMENT_TIMEOUT_MS: '20000' } });
+    const readyShare = async (ms: number) => {
+
+        const statuses: number[] = [];
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+            statuses.push((await Http.request(app.port, { path: '/health/ready' })).status ?? 0);
+            await sleep(20);
+        }
+
+        return statuses.filter((status) => status === 200).length / statuses.length;
+    };
+
+    // Busy: 60 clients creating items back to back through a pool of one connection.
+    let busy = true;
+    let created = 0;
+    const clients = Array.from({ length: 60 }, async () => {
+
+        while (busy) {
+            const res = await Http.request(app.port, { method: 'POST', path: '/items', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'busy' }) });
+            created += res.status === 201 ? 1 : 0;
+        }
+    });
+    await sleep(300);
+    const whileBusy = await readyShare(1500);
+    busy = false;
+    await Promise.all(clients);
+    expect(created).toBeGreaterThan(100);
+    expect(whileBusy).toBe(1);
+
+    // Stuck: the only connection waits on a row lock, so nothing is answered.
+    const { id } = JSON.parse((await Http.request(app.port, { method: 'POST', path: '/items', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'locked' }) })).body) as { id: string };
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    await locker.query('begin');
+    await locker.query('select * from items where id = $1 for update', [id]);
+    try {
+        const blocked = Http.request(app.port, { method: 'PATCH', path: `/items/${id}`, headers: { 'content-type': 'application/json', 'if-match': '"1"' }, body: JSON.stringify({ quantity: 1 }) });
+        await sleep(300);
+        expect(await readyShare(1000)).toBe(0);
+        await locker.query('rollback');
+        await blocked;
+    }
+    finally {
+        await locker.end();
+    }
+
+    await expect.poll(async () => (await Http.request(app.port, { path: '/health/ready' })).status, { timeout: 3000 }).toBe(200);
 });

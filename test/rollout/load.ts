@@ -4,7 +4,11 @@ import { performance } from 'node:perf_hooks';
 
 // Open-loop load: requests leave on a wall-clock schedule whatever the earlier ones are doing, so a
 // stall shows up as latency and failures instead of quietly lowering the rate. Latency is counted
-// from the scheduled time. There are no retries: the first attempt's outcome is what is counted.
+// from the scheduled time. Without `retry` (the rollout proof) the first attempt's outcome is what is
+// counted; with it (the fault scenarios) the clients behave as good clients do: writes are retried
+// with capped exponential backoff and full jitter, never sooner than Retry-After, on connection
+// errors, timeouts and 503; reads are retried once on the same; the last attempt's outcome counts.
+// `concurrency` turns the schedule into a closed loop (a fixed number in flight), to measure capacity.
 //
 // Every write the service acknowledges is remembered: the id of each 201 and the version of each
 // 200 to a PATCH. Each create carries its own Idempotency-Key, also written into the item's name, so
@@ -27,6 +31,7 @@ export interface Sample {
     readonly status: number;
     readonly detail: string;                // Error code or the ingress's upstream error, for failures
     readonly inFlightLost: boolean;         // Sent on an established connection that was then cut
+    readonly attempts: number;
 }
 
 
@@ -36,12 +41,24 @@ export interface Target {
 }
 
 
+export interface RetryPolicy {
+    readonly writeAttempts: number;
+    readonly readAttempts: number;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+    readonly deadlineMs: number;            // No attempt starts later than this after the scheduled time
+}
+
+
 export interface LoadOptions {
-    readonly rate: number;
+    readonly rate: number | ((elapsedMs: number) => number);
+    readonly concurrency?: number;          // Closed loop instead of the schedule
     readonly timeoutMs: number;
     readonly maxDurationMs: number;
     readonly service: Target;
-    readonly ingress: Target;
+    readonly ingress?: Target;              // Without it every request goes through the Service
+    readonly retry?: RetryPolicy;
+    readonly idempotencyKeys?: boolean;     // false: creates carry no Idempotency-Key (a negative control)
     readonly clients: number;               // Keep-alive agents per path, like as many client pods
     readonly maxSocketsPerClient: number;
     readonly mix: Readonly<Record<Op, number>>;
@@ -85,8 +102,28 @@ interface Failure {
 }
 
 
+type Outcome = (Response | Failure) & { attempts: number };
+
+
 const internals = {
     resetCodes: new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']),
+
+    // Worth another attempt: the request may not have been served, and the server or the network says so.
+    retriable(outcome: Response | Failure): boolean {
+
+        if ('kind' in outcome) {
+            return outcome.kind === 'refused' || outcome.kind === 'reset' || outcome.kind === 'timeout' || outcome.kind === 'other';
+        }
+
+        return outcome.status === 503 || (outcome.status >= 500 && outcome.headers['retry-after'] !== undefined);
+    },
+
+    backoffMs(policy: RetryPolicy, attempt: number, outcome: Response | Failure): number {
+
+        const jittered = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+        const retryAfter = 'status' in outcome ? Number(outcome.headers['retry-after']) : NaN;
+        return Number.isFinite(retryAfter) ? Math.max(retryAfter * 1000, jittered) : jittered;
+    },
 
     pick<T>(items: readonly T[]): T | undefined {
 
@@ -112,7 +149,7 @@ const internals = {
 export const start = function (options: LoadOptions): Load {
 
     const agents: Record<Path, http.Agent[]> = { service: [], ingress: [] };
-    for (const path of ['service', 'ingress'] as const) {
+    for (const path of options.ingress ? ['service', 'ingress'] as const : ['service'] as const) {
         for (let i = 0; i < options.clients; ++i) {
             agents[path].push(new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerClient, scheduling: 'lifo' }));
         }
@@ -133,7 +170,7 @@ export const start = function (options: LoadOptions): Load {
 
     const send = (path: Path, method: string, url: string, headers: http.OutgoingHttpHeaders, body?: string) => new Promise<Response | Failure>((resolve) => {
 
-        const target = options[path];
+        const target = options[path]!;
         let timedOut = false;
         let written = false;
         let connection: { address: string; port: number } | undefined;
@@ -196,6 +233,26 @@ export const start = function (options: LoadOptions): Load {
         req.end(body);
     });
 
+    // The good client: the same request again after a backoff, as long as the policy allows.
+    const attempt = async (at: number, path: Path, method: string, url: string, headers: http.OutgoingHttpHeaders, body?: string): Promise<Outcome> => {
+
+        const policy = options.retry;
+        const limit = !policy ? 1 : method === 'GET' ? policy.readAttempts : policy.writeAttempts;
+        for (let attempts = 1; ; ++attempts) {
+            const outcome = await send(path, method, url, headers, body);
+            if (attempts >= limit || !internals.retriable(outcome) || stopping) {
+                return { ...outcome, attempts };
+            }
+
+            const delay = internals.backoffMs(policy!, attempts, outcome);
+            if (performance.now() + delay - at > policy!.deadlineMs) {
+                return { ...outcome, attempts };
+            }
+
+            await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+    };
+
     const forget = (item: Owned) => {
 
         const index = owned.indexOf(item);
@@ -206,7 +263,7 @@ export const start = function (options: LoadOptions): Load {
 
     const dispatch = (at: number, index: number) => {
 
-        const path: Path = index % 2 ? 'ingress' : 'service';
+        const path: Path = options.ingress && index % 2 ? 'ingress' : 'service';
         let op = internals.choose(options.mix);
         let target: Owned | undefined;
         if (op === 'patch') {
@@ -222,23 +279,24 @@ export const start = function (options: LoadOptions): Load {
             op = 'list';
         }
 
-        let request: Promise<Response | Failure>;
+        let request: Promise<Outcome>;
         let key = '';
         if (op === 'post') {
             key = `${keyPrefix}-${++creates}`;
             const body = JSON.stringify({ name: key, quantity: index % 1000 });
-            request = send(path, 'POST', '/items', { 'content-type': 'application/json', 'idempotency-key': key }, body);
+            const headers = options.idempotencyKeys === false ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', 'idempotency-key': key };
+            request = attempt(at, path, 'POST', '/items', headers, body);
         }
         else if (op === 'patch') {
             target!.busy = true;
             const body = JSON.stringify({ quantity: index % 1000 });
-            request = send(path, 'PATCH', `/items/${target!.id}`, { 'content-type': 'application/json', 'if-match': `"${target!.version}"` }, body);
+            request = attempt(at, path, 'PATCH', `/items/${target!.id}`, { 'content-type': 'application/json', 'if-match': `"${target!.version}"` }, body);
         }
         else if (op === 'get') {
-            request = send(path, 'GET', `/items/${internals.pick(ids)}`, {});
+            request = attempt(at, path, 'GET', `/items/${internals.pick(ids)}`, {});
         }
         else {
-            request = send(path, 'GET', '/items?limit=20', {});
+            request = attempt(at, path, 'GET', '/items?limit=20', {});
         }
 
         const settled = request.then((outcome) => {
@@ -249,7 +307,7 @@ export const start = function (options: LoadOptions): Load {
                     forget(target);                                 // Applied or not: the version is unknown now
                 }
 
-                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost });
+                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost, attempts: outcome.attempts });
                 return;
             }
 
@@ -283,28 +341,37 @@ export const start = function (options: LoadOptions): Load {
             }
 
             const upstreamCut = status === 502 && /ECONNRESET|socket hang up|EPIPE/.test(detail);
-            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut });
+            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut, attempts: outcome.attempts });
         });
 
         inFlight.add(settled);
         void settled.finally(() => inFlight.delete(settled));
     };
 
-    // Wakes every millisecond or so and sends whatever the schedule says is due.
+    // Wakes every millisecond or so and sends whatever the schedule says is due (the rate may change
+    // with time), or, in a closed loop, whatever keeps `concurrency` requests in flight.
+    const rateAt = typeof options.rate === 'function' ? options.rate : () => options.rate as number;
+    let nextAt = startedAt;
     let timer: NodeJS.Timeout | undefined;
     const tick = () => {
 
-        const elapsed = performance.now() - startedAt;
-        if (stopping || elapsed > options.maxDurationMs) {
+        const now = performance.now();
+        if (stopping || now - startedAt > options.maxDurationMs) {
             stopping = true;
-            stoppedAt ||= performance.now();
+            stoppedAt ||= now;
             return;
         }
 
-        const due = Math.floor(elapsed * options.rate / 1000);
-        while (scheduled < due) {
-            dispatch(startedAt + scheduled * 1000 / options.rate, scheduled);
-            ++scheduled;
+        if (options.concurrency) {
+            while (inFlight.size < options.concurrency) {
+                dispatch(performance.now(), scheduled++);
+            }
+        }
+        else {
+            while (nextAt <= now) {
+                dispatch(nextAt, scheduled++);
+                nextAt += 1000 / Math.max(rateAt(nextAt - startedAt), 0.1);
+            }
         }
 
         timer = setTimeout(tick, 1);

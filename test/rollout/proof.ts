@@ -82,6 +82,12 @@ const internals = {
 };
 
 
+export const merge = internals.merge;
+
+
+export const machineCpu = internals.machineCpu;
+
+
 export const scenarios = function (rollouts: { good: number; controls: number }): Scenario[] {
 
     return [

@@ -54,6 +54,8 @@ export interface Series {
     readonly lanes: readonly Lane[];
     readonly warmup: number;
     readonly rollouts: readonly { from: number; complete: number; to: number }[];
+    readonly windowLabel?: string;                      // What the shaded windows are (default: rollout)
+    readonly windowLegend?: string;
     readonly headline: string;
 }
 

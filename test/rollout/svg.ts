@@ -66,7 +66,7 @@ const internals = {
         for (const [i, rollout] of series.rollouts.entries()) {
             out.push(`<rect x="${x(rollout.from).toFixed(1)}" y="${sectionTop}" width="${(x(rollout.to) - x(rollout.from)).toFixed(1)}" height="${bodyHeight}" class="settling"/>`);
             out.push(`<rect x="${x(rollout.from).toFixed(1)}" y="${sectionTop}" width="${(x(rollout.complete) - x(rollout.from)).toFixed(1)}" height="${bodyHeight}" class="rollout"/>`);
-            out.push(internals.text(x(rollout.from) + 2, sectionTop + 10, `rollout ${i + 1}`, 'class="small"'));
+            out.push(internals.text(x(rollout.from) + 2, sectionTop + 10, `${series.windowLabel ?? 'rollout'} ${i + 1}`, 'class="small"'));
         }
 
         const frame = (label: string, height: number, axis: string[]) => {
@@ -181,7 +181,7 @@ const internals = {
             legend += 90;
         }
 
-        out.push(internals.text(legend, y + 9, '✕ SIGKILL · shaded: rollout until complete, lighter until the replaced pods are gone', 'class="small"'));
+        out.push(internals.text(legend, y + 9, series.windowLegend ?? '✕ SIGKILL · shaded: rollout until complete, lighter until the replaced pods are gone', 'class="small"'));
         y += 24;
 
         return { svg: out.join('\n'), height: y - top };

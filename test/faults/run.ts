@@ -1,0 +1,235 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pg from 'pg';
+
+import * as Proof from '../rollout/proof.ts';
+import * as Database from '../rollout/database.ts';
+import * as Load from '../rollout/load.ts';
+import * as Pods from '../rollout/pods.ts';
+import * as Report from '../rollout/report.ts';
+import type * as Cluster from '../support/cluster.ts';
+import type * as Host from './host.ts';
+import * as Measure from './measure.ts';
+
+
+// One fault scenario on the real cluster: the release set to the scenario's chart values, open-loop
+// load from good clients through the Service, a warm-up and a baseline, the fault (the scenario's own
+// function, which returns when the fault and what it waits for are over), a tail, then the database
+// read for lost and duplicated acknowledged writes. The rollout proof's load, database check, pod
+// tracker, summary and picture are used as they are.
+
+export interface Context {
+    readonly cluster: Cluster.Cluster;
+    readonly helm: string;
+    readonly namespace: string;
+    readonly release: string;
+    readonly chart: string;
+    readonly values: Record<string, unknown>;       // The run's chart values; a scenario adds its own
+    readonly out: string;
+    readonly short: boolean;
+    readonly rate: number;
+    readonly postgres: Host.Postgres;
+    readonly service: Load.Target;
+    capacity: number | null;                        // Requests per second, once measured
+}
+
+
+export interface Running {
+    readonly context: Context;
+    readonly tracker: Pods.Tracker;
+    readonly startedAt: number;
+    readonly notes: Record<string, unknown>;         // What the fault reports about itself
+}
+
+
+export interface Scenario {
+    readonly key: string;
+    readonly description: string;
+    readonly values?: Record<string, unknown>;
+    readonly client?: { readonly idempotencyKeys?: boolean; readonly retries?: boolean; readonly maxSocketsPerClient?: number };
+    readonly rate?: (context: Context, timing: Timing) => number | ((elapsedMs: number) => number);
+    readonly prepare?: (context: Context) => Promise<() => Promise<void>>;     // Returns its undo
+    readonly fault: (running: Running, timing: Timing) => Promise<Measure.Window[]>;
+    readonly judge: (result: Result) => { check: string; pass: boolean }[];
+}
+
+
+export interface Timing {
+    readonly warmupMs: number;
+    readonly baselineMs: number;
+    readonly tailMs: number;
+}
+
+
+export interface Result {
+    readonly key: string;
+    readonly description: string;
+    readonly measures: Measure.Measures;
+    readonly summary: Report.Summary;
+    readonly series: Report.Series;
+    readonly windows: { name: string; fromS: number; toS: number }[];
+    readonly notes: Record<string, unknown>;
+    readonly restarts: number;
+    readonly load: Load.LoadResult;
+    readonly windowsRaw: readonly Measure.Window[];
+}
+
+
+const internals = {
+    timeoutMs: 5000,
+    mix: { get: 45, list: 10, post: 25, patch: 20 } as Record<Load.Op, number>,
+    retry: { writeAttempts: 8, readAttempts: 2, baseDelayMs: 100, maxDelayMs: 2000, deadlineMs: 30_000 } satisfies Load.RetryPolicy,
+    applied: new WeakMap<Context, string>()
+};
+
+
+export const mix = internals.mix;
+
+
+/** The release at the run's values plus the scenario's; a no-op when they are already applied. */
+export const values = async function (context: Context, scenarioValues: Record<string, unknown> = {}): Promise<void> {
+
+    const wanted = Proof.merge(context.values, scenarioValues);
+    const key = JSON.stringify(wanted);
+    if (internals.applied.get(context) === key) {
+        return;
+    }
+
+    await Proof.apply({ ...context, rate: context.rate, short: context.short }, wanted);
+    internals.applied.set(context, key);
+};
+
+
+/** Connections of the service's pods to PostgreSQL, by pod process (application_name). */
+export const poolSizes = async function (cluster: Cluster.Cluster): Promise<Record<string, number>> {
+
+    const client = new pg.Client({ connectionString: cluster.postgresUrl });
+    await client.connect();
+    try {
+        const { rows } = await client.query<{ name: string; n: number }>(`select application_name as name, count(*)::int as n from pg_stat_activity where application_name like 'item-api:%' group by 1`);
+        return Object.fromEntries(rows.map((row) => [row.name, row.n]));
+    }
+    finally {
+        await client.end();
+    }
+};
+
+
+export const run = async function (context: Context, scenario: Scenario): Promise<Result> {
+
+    const { cluster, namespace, release } = context;
+    const timing: Timing = context.short ? { warmupMs: 2000, baselineMs: 3000, tailMs: 6000 } : { warmupMs: 3000, baselineMs: 5000, tailMs: 10_000 };
+    await values(context, scenario.values);
+    const undo = await scenario.prepare?.(context);
+    const tracker = Pods.track(cluster, namespace, `app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`);
+    const notes: Record<string, unknown> = {};
+    const restartsBefore = new Map<string, number>();
+    // How busy this process (the clients) and the whole machine were: on two shared cores, a slow
+    // client is part of what is measured.
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    const measured = { cpu: process.cpuUsage(), machine: { busy: 0, total: 0 }, loadAverage: { start: 0, end: 0 } };
+    let load: Load.LoadResult;
+    let windows: Measure.Window[];
+    let warmedAt: number;
+    try {
+        const generator = Load.start({
+            rate: scenario.rate?.(context, timing) ?? context.rate,
+            timeoutMs: internals.timeoutMs,
+            maxDurationMs: 1_800_000,
+            service: context.service,
+            clients: 4,
+            maxSocketsPerClient: scenario.client?.maxSocketsPerClient ?? 64,
+            mix: internals.mix,
+            ...(scenario.client?.retries === false ? {} : { retry: internals.retry }),
+            idempotencyKeys: scenario.client?.idempotencyKeys ?? true,
+            runId: `${scenario.key}-${Date.now().toString(36)}`
+        });
+        const startedAt = performance.now();
+        try {
+            await sleep(timing.warmupMs);
+            warmedAt = performance.now();
+            delay.enable();
+            measured.cpu = process.cpuUsage();
+            measured.machine = await Proof.machineCpu();
+            measured.loadAverage.start = loadavg()[0]!;
+            // Restarts are counted from here: earlier scenarios' restarts stay on the same pods.
+            for (const pod of tracker.pods) {
+                restartsBefore.set(pod.name, pod.restarts);
+            }
+
+            await sleep(timing.baselineMs);
+            windows = await scenario.fault({ context, tracker, startedAt, notes }, timing);
+            await sleep(timing.tailMs);
+        }
+        finally {
+            load = await generator.stop();
+            measured.cpu = process.cpuUsage(measured.cpu);
+            const after = await Proof.machineCpu();
+            measured.machine = { busy: after.busy - measured.machine.busy, total: after.total - measured.machine.total };
+            measured.loadAverage.end = loadavg()[0]!;
+            delay.disable();
+        }
+    }
+    finally {
+        tracker.close();
+        await undo?.();
+    }
+
+    const writes = await Database.check(cluster.postgresUrl, load.acknowledged, load.keyPrefix);
+    const record: Report.ScenarioRecord = {
+        name: scenario.key,
+        description: scenario.description,
+        load,
+        warmedAt,
+        rollouts: windows.map((window) => ({ revision: 0, startedAt: window.from, completedAt: window.to, settledAt: window.to })),
+        pods: tracker.pods,
+        writes,
+        proxies: {},
+        machine: {
+            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+            cpuPercent: Math.round((measured.cpu.user + measured.cpu.system) / 10 / (load.stoppedAt - warmedAt)),
+            machineBusyPercent: Math.round(measured.machine.busy / Math.max(measured.machine.total, 1) * 100),
+            loadAverage: measured.loadAverage
+        }
+    };
+
+    const summary = Report.summarize(record);
+    const measures = Measure.measure(load, windows, warmedAt);
+    const t0 = load.startedAt;
+    const restarts = tracker.pods.reduce((sum, pod) => sum + pod.restarts - (restartsBefore.get(pod.name) ?? 0), 0);
+    const series: Report.Series = {
+        ...Report.series(record, summary),
+        windowLabel: 'fault',
+        windowLegend: `✕ SIGKILL · shaded: ${windows.map((window) => window.name).join(', ')}`,
+        headline: `${measures.requests} requests, ${measures.failed} failed ${JSON.stringify(measures.failedByKind)}, ${measures.retried} retried, ` +
+            `lost writes ${writes.lostWrites}, duplicates ${writes.duplicateWrites}; p99 ${measures.latencyMs.before.p99} ms before, ${measures.latencyMs.during.p99} during, ${measures.latencyMs.after.p99} after; recovered in ${measures.recoverS} s`
+    };
+
+    const result: Result = {
+        key: scenario.key,
+        description: scenario.description,
+        measures,
+        summary,
+        series,
+        windows: windows.map((window) => ({ name: window.name, fromS: Math.round((window.from - t0) / 100) / 10, toS: Math.round((window.to - t0) / 100) / 10 })),
+        notes,
+        restarts,
+        load,
+        windowsRaw: windows
+    };
+
+    await mkdir(join(context.out, scenario.key), { recursive: true });
+    console.log(`[${scenario.key}] ${series.headline}`);
+    return result;
+};
+
+
+export const write = async function (out: string, result: Result, verdict: { pass: boolean; checks: { check: string; pass: boolean }[] }): Promise<void> {
+
+    const { key, description, measures, summary, windows, notes, restarts } = result;
+    await writeFile(join(out, result.key, 'result.json'), `${JSON.stringify({ key, description, measures, windows, notes, restarts, summary, ...verdict }, null, 2)}\n`);
+};

@@ -1,0 +1,495 @@
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pg from 'pg';
+
+import type * as Load from '../rollout/load.ts';
+import * as Cluster from '../support/cluster.ts';
+import * as TcpProxy from '../support/tcp-proxy.ts';
+import * as Host from './host.ts';
+import type * as Measure from './measure.ts';
+import type { Context, Result, Scenario } from './run.ts';
+import * as Run from './run.ts';
+
+
+// The fault scenarios and their negative controls. Each scenario says what it breaks, for how long,
+// and what must hold; each control is a scenario with one protection taken away, which must fail.
+
+interface PodObject {
+    metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string };
+    status?: { conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[] };
+}
+
+
+const internals = {
+    proxyListen: { host: '10.244.0.1', port: 15432 },
+    postgresTarget: { host: '10.244.0.1', port: 5432 },
+
+    ready: (pod: PodObject) => !pod.metadata.deletionTimestamp && (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false),
+
+    async pods(context: Context): Promise<PodObject[]> {
+
+        const list = await Cluster.get<{ items: PodObject[] }>(context.cluster, `/api/v1/namespaces/${context.namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${context.release},app.kubernetes.io/component!=test`)}`);
+        return (list?.items ?? []).filter((pod) => !pod.metadata.labels?.['job-name'] && !pod.metadata.labels?.['batch.kubernetes.io/job-name']);
+    },
+
+    /** Waits (bounded) until the check holds; returns when it did, or throws. */
+    async until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
+
+        const deadline = performance.now() + timeoutMs;
+        while (performance.now() < deadline) {
+            if (await check()) {
+                return performance.now();
+            }
+
+            await sleep(200);
+        }
+
+        throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    },
+
+    common(result: Result): { check: string; pass: boolean }[] {
+
+        return [
+            { check: 'no acknowledged write lost', pass: result.summary.lostWrites === 0 },
+            { check: 'no acknowledged write duplicated', pass: result.summary.duplicateWrites === 0 }
+        ];
+    },
+
+    noRestarts: (result: Result) => ({ check: 'no container restarted (liveness held)', pass: result.restarts === 0 }),
+    noTimeouts: (result: Result) => ({ check: 'no request left waiting until the client gave up', pass: (result.measures.failedByKind.timeout ?? 0) === 0 }),
+    recovered: (result: Result, seconds: number) => ({ check: `recovered within ${seconds} s of the fault's end`, pass: result.measures.recoverS <= seconds }),
+
+    async terminateServiceConnections(context: Context): Promise<number> {
+
+        const client = new pg.Client({ connectionString: context.cluster.postgresUrl });
+        await client.connect();
+        try {
+            const { rows } = await client.query(`select pg_terminate_backend(pid) as done from pg_stat_activity where application_name like 'item-api:%'`);
+            return rows.length;
+        }
+        finally {
+            await client.end();
+        }
+    },
+
+    async pointPostgresAt(context: Context, port: number): Promise<void> {
+
+        await Cluster.must('kubectl patch endpointslice', Cluster.kubectl(context.cluster, ['patch', 'endpointslice', 'postgres-node', '-n', context.namespace, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/ports/0/port', value: port }])]));
+        await sleep(2500);                                  // kube-proxy applies endpoint changes at most once a second
+    },
+
+    restart(mode: 'fast' | 'immediate'): Scenario {
+
+        return {
+            key: `postgres-restart-${mode}`,
+            description: `PostgreSQL restarted mid-load (pg_ctl restart -m ${mode})`,
+            async fault(running) {
+
+                const from = performance.now();
+                const { downMs } = await running.context.postgres.restart(mode);
+                running.notes.pgCtlRestartMs = downMs;
+                return [{ name: `pg_ctl restart -m ${mode}`, from, to: from + downMs }];
+            },
+            judge: (result) => [...internals.common(result), internals.noRestarts(result), internals.noTimeouts(result), internals.recovered(result, 10)]
+        };
+    },
+
+    async rss(context: Context): Promise<number[]> {
+
+        const ids = (await internals.pods(context)).map((pod) => pod.status?.containerStatuses?.[0]?.containerID).filter((id): id is string => Boolean(id));
+        return (await Host.processStats(context.cluster, ids)).map((stat) => stat.rssMb);
+    },
+
+    // Least-squares slope per pod over the samples after its first minute (start-up growth is not a
+    // leak), per minute; the largest over the pods is reported.
+    slopes(samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[]) {
+
+        const slope = (points: [number, number][]) => {
+
+            const n = points.length;
+            const mx = points.reduce((sum, [x]) => sum + x, 0) / n;
+            const my = points.reduce((sum, [, y]) => sum + y, 0) / n;
+            const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
+            return sxx ? points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / sxx : 0;
+        };
+
+        const byPod = new Map<string, typeof samples>();
+        for (const sample of samples) {
+            byPod.set(sample.pod, [...(byPod.get(sample.pod) ?? []), sample]);
+        }
+
+        const per: { pod: string; rss: number; fds: number; pool: number; points: number }[] = [];
+        for (const [pod, list] of byPod) {
+            const settled = list.filter((sample) => sample.at - list[0]!.at >= 60_000);
+            if (settled.length >= 4) {
+                const minutes = (sample: { at: number }) => sample.at / 60_000;
+                per.push({
+                    pod, points: settled.length,
+                    rss: slope(settled.map((s) => [minutes(s), s.rssMb])),
+                    fds: slope(settled.map((s) => [minutes(s), s.fds])),
+                    pool: slope(settled.map((s) => [minutes(s), s.pool]))
+                });
+            }
+        }
+
+        const round = (value: number) => Math.round(value * 100) / 100;
+        return {
+            rssSlopeMbPerMin: per.length ? round(Math.max(...per.map((p) => p.rss))) : null,
+            fdSlopePerMin: per.length ? round(Math.max(...per.map((p) => p.fds))) : null,
+            poolSlopePerMin: per.length ? round(Math.max(...per.map((p) => p.pool))) : null,
+            eventLoopDelay: 'not measured from outside the pods (telemetry is off on this cluster)',
+            perPod: per.map((p) => ({ pod: p.pod, points: p.points, rss: round(p.rss), fds: round(p.fds), pool: round(p.pool) })),
+            samples: samples.length
+        };
+    },
+
+    /** What the kubelet reported about failed probes in the namespace (its events), counted by message. */
+    async probeFailures(context: Context): Promise<Record<string, number>> {
+
+        const list = await Cluster.get<{ items: { reason: string; message: string; count?: number }[] }>(context.cluster, `/api/v1/namespaces/${context.namespace}/events`);
+        const counts: Record<string, number> = {};
+        for (const event of (list?.items ?? []).filter((e) => e.reason === 'Unhealthy')) {
+            const message = event.message.replace(/item-api-[\w-]+/g, 'POD').slice(0, 160);
+            counts[message] = (counts[message] ?? 0) + (event.count ?? 1);
+        }
+
+        return counts;
+    },
+
+    // Connections that never finish a request: half send nothing, half stop in the middle of a header.
+    async abuse(target: Load.Target, count: number, watchMs: number): Promise<{ opened: number; stillOpen: number; lastCutMs: number | null; openedAt: number; closedAt: number }> {
+
+        const sockets: { socket: net.Socket; closedAt: number | null }[] = [];
+        const connect = (slow: boolean) => new Promise<void>((resolve) => {
+
+            const socket = net.connect(target);
+            const entry = { socket, closedAt: null as number | null };
+            sockets.push(entry);
+            socket.on('error', () => {});
+            socket.resume();
+            socket.once('close', () => {
+
+                entry.closedAt = performance.now();
+                resolve();
+            });
+            socket.once('connect', () => {
+
+                if (slow) {
+                    socket.write(`GET /items HTTP/1.1\r\nHost: ${target.host}\r\nX-Slow: `);
+                }
+
+                resolve();
+            });
+        });
+
+        // In batches under the listen backlog, as in the app-level test.
+        for (let i = 0; i < count; i += 250) {
+            await Promise.all(Array.from({ length: Math.min(250, count - i) }, (_, j) => connect((i + j) % 2 === 1)));
+        }
+
+        const openedAt = performance.now();
+        while (performance.now() - openedAt < watchMs && sockets.some((entry) => entry.closedAt === null)) {
+            await sleep(100);
+        }
+
+        const stillOpen = sockets.filter((entry) => entry.closedAt === null).length;
+        for (const entry of sockets) {
+            entry.socket.destroy();
+        }
+
+        const cut = sockets.filter((entry) => entry.closedAt !== null).map((entry) => entry.closedAt! - openedAt);
+        return { opened: sockets.length, stillOpen, lastCutMs: cut.length ? Math.round(Math.max(...cut)) : null, openedAt, closedAt: performance.now() };
+    }
+};
+
+
+const podSigkill: Scenario = {
+    key: 'pod-sigkill',
+    description: 'each replica SIGKILLed in turn (as the OOM killer does), then one force-deleted with grace period 0',
+    async fault(running) {
+
+        const { context } = running;
+        const windows: Measure.Window[] = [];
+        const pods = (await internals.pods(context)).filter(internals.ready);
+        const replicas = pods.length;
+        const killed: Record<string, unknown>[] = [];
+        for (const pod of pods) {
+            const status = pod.status!.containerStatuses![0]!;
+            const from = performance.now();
+            await Host.sigkill(context.cluster, status.containerID!);
+            // Back when the kubelet restarted the container and its readiness probe passed again.
+            const to = await internals.until(`${pod.metadata.name} restarted and ready`, 90_000, async () => {
+
+                const now = (await internals.pods(context)).find((p) => p.metadata.uid === pod.metadata.uid);
+                return Boolean(now && (now.status?.containerStatuses?.[0]?.restartCount ?? 0) > status.restartCount && internals.ready(now));
+            });
+            killed.push({ pod: pod.metadata.name, backReadyAfterS: Math.round((to - from) / 100) / 10 });
+            windows.push({ name: `SIGKILL ${pod.metadata.name}`, from, to });
+            await sleep(2000);
+        }
+
+        const victim = (await internals.pods(context)).find(internals.ready)!;
+        const from = performance.now();
+        await Cluster.must('kubectl delete --grace-period=0 --force', Cluster.kubectl(context.cluster, ['delete', 'pod', victim.metadata.name, '-n', context.namespace, '--grace-period=0', '--force']));
+        const to = await internals.until('force-deleted pod replaced', 90_000, async () => {
+
+            const now = await internals.pods(context);
+            return !now.some((pod) => pod.metadata.uid === victim.metadata.uid) && now.filter(internals.ready).length === replicas;
+        });
+        windows.push({ name: `force delete ${victim.metadata.name}`, from, to });
+        running.notes.killed = killed;
+        running.notes.forceDeleted = { pod: victim.metadata.name, replacedAndReadyAfterS: Math.round((to - from) / 100) / 10 };
+        return windows;
+    },
+    judge: (result) => [
+        ...internals.common(result),
+        { check: 'every SIGKILLed container restarted by the kubelet and ready again', pass: (result.notes.killed as unknown[] | undefined)?.length === result.windows.length - 1 && result.restarts >= result.windows.length - 1 },
+        { check: 'the force-deleted pod replaced', pass: Boolean(result.notes.forceDeleted) },
+        { check: 'errors confined to 15 s windows (readiness keeps traffic away until the container is back)', pass: result.measures.recoverS <= 15 }
+    ]
+};
+
+
+const postgresHang: Scenario = {
+    key: 'postgres-hang',
+    description: 'PostgreSQL frozen (SIGSTOP of all its processes) for 10 s, then continued',
+    async fault(running) {
+
+        const from = performance.now();
+        const rssBefore = await internals.rss(running.context);
+        const { processes } = await running.context.postgres.freeze(10_000);
+        const to = performance.now();
+        running.notes.frozenProcesses = processes;
+        running.notes.rssMbBefore = rssBefore;
+        running.notes.rssMbAtEnd = await internals.rss(running.context);
+        running.notes.poolAfter = await Run.poolSizes(running.context.cluster);
+        return [{ name: 'PostgreSQL stopped', from, to }];
+    },
+    judge: (result) => {
+
+        const before = (result.notes.rssMbBefore as number[] | undefined) ?? [];
+        const after = (result.notes.rssMbAtEnd as number[] | undefined) ?? [];
+        return [...internals.common(result), internals.noRestarts(result), internals.noTimeouts(result), internals.recovered(result, 10),
+            { check: 'memory bounded: RSS grew less than 50 MB during the hang', pass: before.length > 0 && Math.max(...after) - Math.max(...before) < 50 }];
+    }
+};
+
+
+const slowNetwork = function (variant: { key: string; description: string; client?: Scenario['client'] }): Scenario {
+
+    let proxy: TcpProxy.Proxy | undefined;
+    return {
+        ...variant,
+        async prepare(context) {
+
+            proxy = await TcpProxy.start({ listen: internals.proxyListen, target: internals.postgresTarget });
+            await internals.pointPostgresAt(context, internals.proxyListen.port);
+            // Pooled connections made before the patch go straight to PostgreSQL: end them (no load yet).
+            await internals.terminateServiceConnections(context);
+            return async () => {
+
+                await internals.pointPostgresAt(context, internals.postgresTarget.port);
+                await proxy!.close();
+            };
+        },
+        async fault(running) {
+
+            const latencyMs = running.context.short ? 8000 : 15_000;
+            const windows: Measure.Window[] = [];
+            let from = performance.now();
+            proxy!.set({ latencyMs: 50, jitterMs: 50 });
+            await sleep(latencyMs);
+            windows.push({ name: '+50-100 ms each way', from, to: performance.now() });
+            from = performance.now();
+            proxy!.set({ blackhole: true });
+            await sleep(6000);
+            proxy!.set({ blackhole: false, latencyMs: 0, jitterMs: 0 });
+            windows.push({ name: 'every packet held (6 s)', from, to: performance.now() });
+            running.notes.proxy = { ...proxy!.stats };
+            return windows;
+        },
+        judge: (result) => [...internals.common(result), internals.noRestarts(result), internals.recovered(result, 10),
+            { check: 'traffic went through the proxy', pass: ((result.notes.proxy as TcpProxy.Stats | undefined)?.connections ?? 0) > 0 }]
+    };
+};
+
+
+const overload = function (variant: { key: string; description: string; values?: Record<string, unknown> }): Scenario {
+
+    const window = { from: 0, to: 0 };
+    return {
+        ...variant,
+        // Enough sockets that no request waits for one in the client: what is measured is the service.
+        client: { maxSocketsPerClient: 1024 },
+        rate(context, timing) {
+
+            const capacity = context.capacity!;
+            const base = Math.round(capacity * 0.4);
+            const from = timing.warmupMs + timing.baselineMs;
+            const to = from + (context.short ? 10_000 : 30_000);
+            window.from = from;
+            window.to = to;
+            return (elapsedMs) => (elapsedMs >= from && elapsedMs < to ? capacity * 2 : base);
+        },
+        async fault(running) {
+
+            const from = running.startedAt + window.from;
+            const to = running.startedAt + window.to;
+            await sleep(Math.max(0, to - performance.now()));
+            running.notes.capacity = running.context.capacity;
+            running.notes.probeFailures = await internals.probeFailures(running.context);
+            running.notes.overloadRate = running.context.capacity! * 2;
+            return [{ name: `2x capacity (${running.context.capacity! * 2}/s)`, from, to }];
+        },
+        judge: (result) => {
+
+            const accepted = result.load.samples.filter((sample) => sample.at >= result.windowsRaw[0]!.from && sample.at < result.windowsRaw[0]!.to && sample.kind === 'ok' && sample.attempts === 1);
+            const sorted = accepted.map((sample) => sample.latencyMs).sort((a, b) => a - b);
+            const p99 = sorted.length ? sorted[Math.ceil(0.99 * sorted.length) - 1]! : Infinity;
+            result.notes.p99AcceptedMs = Math.round(p99 * 10) / 10;
+            result.notes.shed503 = result.load.samples.filter((sample) => sample.at >= result.windowsRaw[0]!.from && sample.at < result.windowsRaw[0]!.to).reduce((sum, sample) => sum + (sample.status === 503 || sample.attempts > 1 ? 1 : 0), 0);
+            return [...internals.common(result), internals.noRestarts(result),
+                { check: 'the service stayed up: no refused or reset connection', pass: (result.measures.failedByKind.refused ?? 0) + (result.measures.failedByKind.reset ?? 0) === 0 },
+                { check: 'p99 of accepted requests under 250 ms during the overload', pass: p99 < 250 },
+                internals.recovered(result, 2)];
+        }
+    };
+};
+
+
+const connectionAbuse = function (variant: { key: string; description: string; values?: Record<string, unknown>; headersTimeoutMs: number }): Scenario {
+
+    return {
+        key: variant.key,
+        description: variant.description,
+        ...(variant.values ? { values: variant.values } : {}),
+        async fault(running) {
+
+            const outcome = await internals.abuse(running.context.service, 2000, variant.headersTimeoutMs + 5000);
+            running.notes.abuse = { opened: outcome.opened, stillOpenAfterS: (variant.headersTimeoutMs + 5000) / 1000, stillOpen: outcome.stillOpen, lastCutMs: outcome.lastCutMs, headersTimeoutMs: variant.headersTimeoutMs };
+            return [{ name: '2,000 idle or slow-header connections', from: outcome.openedAt, to: outcome.closedAt }];
+        },
+        judge: (result) => {
+
+            const abuse = result.notes.abuse as { stillOpen: number } | undefined;
+            return [...internals.common(result), internals.noRestarts(result),
+                { check: 'normal clients served: no failed request', pass: result.measures.failed === 0 },
+                { check: 'every abusive connection cut by the headers timeout', pass: abuse?.stillOpen === 0 }];
+        }
+    };
+};
+
+
+
+
+const soak: Scenario = {
+    key: 'soak',
+    description: '10 minutes at 70 % of capacity with a rollout every 2 minutes',
+    rate: (context) => Math.round(context.capacity! * 0.7),
+    async fault(running) {
+
+        const { context } = running;
+        const from = performance.now();
+        const samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[] = [];
+        const durationMs = 600_000;
+        let nextRollout = from + 120_000;
+        while (performance.now() - from < durationMs) {
+            const pods = await internals.pods(context);
+            const pools = await Run.poolSizes(context.cluster);
+            for (const pod of pods.filter(internals.ready)) {
+                const id = pod.status?.containerStatuses?.[0]?.containerID;
+                const [stat] = id ? await Host.processStats(context.cluster, [id]) : [];
+                if (stat) {
+                    const pool = Object.entries(pools).filter(([name]) => name.includes(pod.metadata.name)).reduce((sum, [, n]) => sum + n, 0);
+                    samples.push({ at: performance.now(), pod: pod.metadata.name, rssMb: stat.rssMb, fds: stat.fds, pool });
+                }
+            }
+
+            if (performance.now() >= nextRollout && performance.now() - from < durationMs - 30_000) {
+                await Cluster.must('kubectl rollout restart', Cluster.kubectl(context.cluster, ['rollout', 'restart', `deployment/${context.release}`, '-n', context.namespace]));
+                await Cluster.must('kubectl rollout status', Cluster.rolloutStatus(context.cluster, context.namespace, context.release, '5m'));
+                nextRollout += 120_000;
+            }
+
+            await sleep(10_000);
+        }
+
+        running.notes.trend = internals.slopes(samples);
+        return [{ name: 'soak with rollouts', from, to: performance.now() }];
+    },
+    judge: (result) => {
+
+        const trend = result.notes.trend as { rssSlopeMbPerMin: number } | undefined;
+        return [...internals.common(result), { check: 'no failed request', pass: result.measures.failed === 0 },
+            { check: 'RSS flat: slope under 1 MB/min (per pod, after its first minute)', pass: trend !== undefined && trend.rssSlopeMbPerMin < 1 }];
+    }
+};
+
+
+
+
+export const scenarios = function (options: { short: boolean }): Scenario[] {
+
+    return [
+        podSigkill,
+        internals.restart('fast'),
+        internals.restart('immediate'),
+        postgresHang,
+        slowNetwork({ key: 'slow-network', description: 'TCP proxy to PostgreSQL: 50-100 ms each way, then every packet held for 6 s' }),
+        overload({ key: 'overload', description: 'open loop at twice the measured capacity' }),
+        connectionAbuse({ key: 'connection-abuse', description: '2,000 idle or slow-header connections next to normal clients', headersTimeoutMs: 6000 }),
+        ...(options.short ? [] : [soak])
+    ];
+};
+
+
+export interface Control {
+    readonly key: string;
+    readonly of: string;
+    readonly scenario: Scenario;
+    readonly failedAsItMust: (result: Result) => boolean;
+}
+
+
+export const controls = function (options: { short: boolean }): Control[] {
+
+    const list: Control[] = [
+        {
+            key: 'slow-network-without-idempotency-keys',
+            of: 'slow-network',
+            scenario: slowNetwork({ key: 'control-slow-network-no-keys', description: 'negative control: the same, clients retrying creates without Idempotency-Key', client: { idempotencyKeys: false } }),
+            failedAsItMust: (result) => result.summary.duplicateWrites > 0
+        },
+        {
+            key: 'overload-without-load-limits',
+            of: 'overload',
+            scenario: overload({ key: 'control-overload-no-limits', description: 'negative control: the same overload with hapi\'s load limits off', values: { app: { load: { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 } } } }),
+            failedAsItMust: (result) => result.summary !== undefined && !overloadPasses(result)
+        }
+    ];
+
+    if (!options.short) {
+        list.push({
+            key: 'connection-abuse-with-a-minute-headers-timeout',
+            of: 'connection-abuse',
+            scenario: connectionAbuse({ key: 'control-connection-abuse-long-timeout', description: 'negative control: headers timeout 61 s', values: { app: { httpKeepAliveTimeoutMs: 60_000, httpHeadersTimeoutMs: 61_000 } }, headersTimeoutMs: 6000 }),
+            failedAsItMust: (result) => ((result.notes.abuse as { stillOpen: number } | undefined)?.stillOpen ?? 0) > 0
+        }, {
+            key: 'pod-sigkill-without-retries',
+            of: 'pod-sigkill',
+            scenario: { ...podSigkill, key: 'control-pod-sigkill-no-retries', description: 'negative control: the same kills, clients that never retry', client: { retries: false } },
+            failedAsItMust: (result) => result.measures.failed > 0
+        });
+    }
+
+    return list;
+};
+
+
+const overloadPasses = function (result: Result): boolean {
+
+    return overload({ key: 'x', description: '' }).judge(result).every((check) => check.pass);
+};
+
