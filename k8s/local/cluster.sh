@@ -519,6 +519,12 @@ down() {
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
     grep -qx "$ns" <(sed -n '/^## netns/,/^## /p' "$D/machine-before.txt") || ip netns delete "$ns" 2>/dev/null || true
   done
+  # The host ends of the pods' veth pairs, by the bridge they hang on: deleting one end deletes the
+  # pair even while something still holds the pod's namespace (seen once after a long run).
+  local veth
+  for veth in $(ip -o link show master "$BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    ip link del "$veth" 2>/dev/null || true
+  done
   ip link del "$BRIDGE" 2>/dev/null || true
   awk '{print $2}' /proc/mounts | keep -E "^$D|^/run/netns/cni-|^/var/run/netns/cni-" | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
