@@ -99,7 +99,6 @@ export const all = function (options: { otlpEndpoint: string }): Variant[] {
         internals.bare('bare-knex', 'node:http + the service\'s store', 'knex'),
         internals.service('service-info', 'service, LOG_LEVEL=info, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }),
         internals.service('service-warn', 'service, LOG_LEVEL=warn, OTel off', { LOG_LEVEL: 'warn', ...internals.otelOff }),
-        internals.service('service-info-unbatched', 'service, LOG_LEVEL=info, OTel off, one log write per line (LOG_BUFFER_BYTES=0)', { LOG_LEVEL: 'info', LOG_BUFFER_BYTES: '0', ...internals.otelOff }),
         internals.service('service-info-otel', 'service, LOG_LEVEL=info, OTel on, no exporter', { LOG_LEVEL: 'info', ...internals.otelNoExport }),
         internals.service('service-info-otlp', 'service, LOG_LEVEL=info, OTel on, every request traced, OTLP export to a local sink', { LOG_LEVEL: 'info', ...otlp }),
         internals.service('service-otlp-sampled', 'service, LOG_LEVEL=info, OTel on, default sampler, OTLP export', { LOG_LEVEL: 'info', ...internals.otelExport(options.otlpEndpoint, {}) }),

@@ -8,10 +8,6 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly logLevel: string;
-    readonly logBuffer: {
-        readonly bytes: number;
-        readonly flushIntervalMs: number;
-    };
     readonly databaseUrl: string | undefined;
     readonly embeddedDatabaseDir: string;
     readonly migrateOnStart: boolean;
@@ -65,11 +61,6 @@ const internals = {
         HOST: Joi.string().hostname().when('NODE_ENV', { is: 'production', then: Joi.any().default('0.0.0.0'), otherwise: Joi.any().default('127.0.0.1') }),
         PORT: Joi.number().port().default(3000),
         LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
-        // Lines are written in batches of this many bytes, or after the interval, whichever is first:
-        // one write to stdout per ~12 request lines instead of one per line (README, Performance).
-        // 0 writes each line as soon as the previous write is done.
-        LOG_BUFFER_BYTES: Joi.number().integer().min(0).max(65_536).default(4096),
-        LOG_FLUSH_INTERVAL_MS: ms(10_000).min(10).default(200),
         DATABASE_URL: Joi.string().uri({ scheme: ['postgres', 'postgresql'] })
             .when('NODE_ENV', { is: 'production', then: Joi.required() }),
         EMBEDDED_POSTGRES_DIR: Joi.string().default(fileURLToPath(new URL('../.data/postgres', import.meta.url))),
@@ -149,7 +140,6 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
         host: value.HOST,
         port: value.PORT,
         logLevel: value.LOG_LEVEL,
-        logBuffer: { bytes: value.LOG_BUFFER_BYTES, flushIntervalMs: value.LOG_FLUSH_INTERVAL_MS },
         databaseUrl: value.DATABASE_URL,
         embeddedDatabaseDir: value.EMBEDDED_POSTGRES_DIR,
         migrateOnStart: value.MIGRATE_ON_START,

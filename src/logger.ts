@@ -46,21 +46,12 @@ export type { Logger };
 
 // Output is asynchronous: a line is queued while a write to stdout is under way and leaves with the
 // next one, so a slow stdout (a container runtime that reads late) no longer stalls the event loop.
-// Lines are also batched (bufferBytes, default 4 KiB, ~12 request lines) and written at the latest
-// after flushIntervalMs: a write to stdout is a system call, and system calls are most of what a
-// request costs here (README, Performance). The price: what is still buffered when the process is
-// SIGKILLed (at most bufferBytes or one interval of lines) is lost. Whoever exits the process
-// awaits flush() first, so that the lines already queued, the last one included, are out before
-// it leaves (test/lifecycle/logs.test.ts holds it to that with a slow stdout).
+// The CPU it saves per request was within the benchmark's noise (README, Performance): it is kept
+// for the event loop, not for throughput. Whoever exits the process awaits flush() first,
+// so that the lines already queued, the last one included, are out before it leaves
+// (test/lifecycle/logs.test.ts holds it to that with a slow stdout).
 
-export const destination = function (options: { fd?: number; bufferBytes?: number; flushIntervalMs?: number } = {}): pino.DestinationStream {
-
-    const bufferBytes = options.bufferBytes ?? 0;
-    return pino.destination({ dest: options.fd ?? 1, sync: false, minLength: bufferBytes, periodicFlush: bufferBytes ? options.flushIntervalMs ?? 200 : 0 });
-};
-
-
-export const create = function (options: { level: string; bufferBytes?: number; flushIntervalMs?: number; destination?: pino.DestinationStream }): Logger {
+export const create = function (options: { level: string; destination?: pino.DestinationStream }): Logger {
 
     return pino({
         level: options.level,
@@ -71,7 +62,7 @@ export const create = function (options: { level: string; bufferBytes?: number; 
         redact: { paths: internals.redactPaths, censor: '[redacted]' },
         serializers: { err: internals.errorSerializer, error: internals.errorSerializer },
         mixin: internals.traceFields
-    }, options.destination ?? destination({ bufferBytes: options.bufferBytes, flushIntervalMs: options.flushIntervalMs }));
+    }, options.destination ?? pino.destination({ dest: 1, sync: false }));
 };
 
 

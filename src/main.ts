@@ -18,7 +18,7 @@ const main = async function (): Promise<void> {
         throw err;
     }
 
-    const logger = Logger.create({ level: config.logLevel, bufferBytes: config.logBuffer.bytes, flushIntervalMs: config.logBuffer.flushIntervalMs });
+    const logger = Logger.create({ level: config.logLevel });
 
     // Loaded only once the configuration is known to be valid: a bad deployment fails in the time node
     // takes to start, not after hapi, knex and pg have loaded.
