@@ -106,22 +106,32 @@ const internals = {
         return body;
     },
 
-    /** The servers' memory limit in bytes, or null: none asked for, or no memory cgroup can be made here. */
-    async memoryLimit(option: string): Promise<{ bytes: number | null; note: string }> {
+    /**
+     * The servers' memory limit in bytes (null: none asked for, or no memory cgroup can be made here)
+     * and, with the chart's limit, the chart's NODE_OPTIONS for the service (app.nodeOptions).
+     */
+    async memoryLimit(option: string): Promise<{ bytes: number | null; serviceNodeOptions: string; note: string }> {
 
         if (option === 'none') {
-            return { bytes: null, note: 'memory: no limit (--memory-limit none); V8 sizes its heap from the machine\'s memory' };
+            return { bytes: null, serviceNodeOptions: '', note: 'memory: no limit (--memory-limit none); V8 sizes its heap from the machine\'s memory' };
         }
 
-        const bytes = option === 'chart' ? await MemoryLimit.chartLimit(fileURLToPath(new URL('../charts/item-api', import.meta.url))) : MemoryLimit.bytes(option);
+        const chart = option === 'chart' ? await MemoryLimit.chart(fileURLToPath(new URL('../charts/item-api', import.meta.url))) : null;
+        const bytes = chart?.limitBytes ?? MemoryLimit.bytes(option);
         const probe = await MemoryLimit.create(bytes);
         await probe?.remove();
+        const serviceNodeOptions = chart?.nodeOptions ?? '';
         return probe ?
-            { bytes, note: `memory: each server starts in a memory cgroup limited to ${bytes / 2 ** 20} MiB${option === 'chart' ? ' (the chart\'s resources.limits.memory)' : ''}, as the kubelet runs it` } :
-            { bytes: null, note: 'memory: no limit (a memory cgroup needs root); V8 sizes its heap from the machine\'s memory' };
+            {
+                bytes, serviceNodeOptions,
+                note: `memory: each server starts in a memory cgroup limited to ${bytes / 2 ** 20} MiB${chart ? ` (the chart's resources.limits.memory), the service with the chart's NODE_OPTIONS "${serviceNodeOptions}"` : ''}, as the kubelet runs it`
+            } :
+            { bytes: null, serviceNodeOptions: '', note: 'memory: no limit (a memory cgroup needs root); V8 sizes its heap from the machine\'s memory' };
     },
 
-    async measure(variant: Variant, context: { databaseUrl: string; ids: string[]; options: Options; pinning: Processes.Pinning | null; reference: { body: unknown } | null; memoryLimitBytes: number | null }): Promise<Omit<Report.Outcome, 'otlpExports'> & { body: unknown }> {
+    nodeOptions: (value: string) => (value ? { NODE_OPTIONS: value } : {}),
+
+    async measure(variant: Variant, context: { databaseUrl: string; ids: string[]; options: Options; pinning: Processes.Pinning | null; reference: { body: unknown } | null; memoryLimitBytes: number | null; serviceNodeOptions: string }): Promise<Omit<Report.Outcome, 'otlpExports'> & { body: unknown }> {
 
         const { options, pinning } = context;
         const port = await Processes.freePort();
@@ -137,7 +147,7 @@ const internals = {
             memoryLimit: context.memoryLimitBytes ? await MemoryLimit.create(context.memoryLimitBytes) : null,
             env: {
                 PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: context.databaseUrl, HOST: '127.0.0.1', PORT: String(port),
-                ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}), ...variant.env
+                ...internals.nodeOptions(options.nodeOptions ?? (variant.service ? context.serviceNodeOptions : '')), ...variant.env
             }
         });
 
@@ -191,7 +201,7 @@ const internals = {
                 const exportsBefore = sink.received().exports;
                 const label = `${variant.name.padEnd(18)}${options.rounds > 1 ? ` round ${round}` : ''}`;
                 try {
-                    const { body, ...outcome } = await internals.measure(variant, { databaseUrl: database.url, ids: database.ids, options, pinning, reference, memoryLimitBytes: memoryLimit.bytes });
+                    const { body, ...outcome } = await internals.measure(variant, { databaseUrl: database.url, ids: database.ids, options, pinning, reference, memoryLimitBytes: memoryLimit.bytes, serviceNodeOptions: memoryLimit.serviceNodeOptions });
                     reference ??= { body };
                     rounds.get(variant.name)!.push({ ...outcome, otlpExports: variant.exportsTraces ? sink.received().exports - exportsBefore : null });
                     console.log(`${label} ${Math.round(outcome.summary!.requestsPerSecond)} req/s  (${variant.description}; ${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);

@@ -37,16 +37,16 @@ export const bytes = function (quantity: string): number {
 };
 
 
-/** resources.limits.memory of the chart's values.yaml, in bytes. */
-export const chartLimit = async function (chartDir: string): Promise<number> {
+/** resources.limits.memory of the chart's values.yaml, in bytes, and the app's NODE_OPTIONS sized for it. */
+export const chart = async function (chartDir: string): Promise<{ limitBytes: number; nodeOptions: string }> {
 
-    const values = parse(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { resources?: { limits?: { memory?: string } } };
+    const values = parse(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { resources?: { limits?: { memory?: string } }; app?: { nodeOptions?: string } };
     const memory = values.resources?.limits?.memory;
     if (!memory) {
         throw new Error(`no resources.limits.memory in ${chartDir}/values.yaml`);
     }
 
-    return bytes(String(memory));
+    return { limitBytes: bytes(String(memory)), nodeOptions: values.app?.nodeOptions ?? '' };
 };
 
 

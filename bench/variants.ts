@@ -15,6 +15,7 @@ export interface Variant {
     readonly scenario: Scenario;
     readonly baseline: boolean;
     readonly exportsTraces: boolean;
+    readonly service: boolean;                  // The service itself, deployed by the chart (which sets its NODE_OPTIONS)
 }
 
 
@@ -44,6 +45,7 @@ const internals = {
             scenario: options.scenario ?? 'get',
             baseline: false,
             exportsTraces: env.OTEL_TRACES_EXPORTER === 'otlp',
+            service: true,
             env: {
                 NODE_ENV: 'production',
                 MIGRATE_ON_START: 'false',
@@ -63,6 +65,7 @@ const internals = {
             scenario: 'get',
             baseline: db === 'pg',
             exportsTraces: false,
+            service: false,
             env: { NODE_ENV: 'production', BARE_DB: db }
         };
     },
@@ -77,6 +80,7 @@ const internals = {
             scenario: 'get',
             baseline: false,
             exportsTraces: false,
+            service: false,
             env: { NODE_ENV: 'production' }
         };
     },

@@ -328,6 +328,12 @@ describe('values.schema.json', () => {
         expect(result.stderr).toContain(field);
     });
 
+    it('gives the app container the NODE_OPTIONS of app.nodeOptions, and none when it is empty', async () => {
+        const env = (manifests: Manifest[]) => (mainContainer(find(manifests, 'Deployment')) as { env?: { name: string; value?: string }[] }).env ?? [];
+        expect(env(await renderOk({}))).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=16' });
+        expect(env(await renderOk({ app: { nodeOptions: '' } })).map((e) => e.name)).not.toContain('NODE_OPTIONS');
+    });
+
     it('pins the image by digest when one is given, and refuses what is not a sha256 digest', async () => {
         const digest = `sha256:${'ab'.repeat(32)}`;
         const manifests = await renderOk({ image: { repository: 'localhost:5001/item-api', tag: 'v1', digest } });
