@@ -332,6 +332,9 @@ describe('values.schema.json', () => {
         const env = (manifests: Manifest[]) => (mainContainer(find(manifests, 'Deployment')) as { env?: { name: string; value?: string }[] }).env ?? [];
         expect(env(await renderOk({}))).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=16' });
         expect(env(await renderOk({ app: { nodeOptions: '' } })).map((e) => e.name)).not.toContain('NODE_OPTIONS');
+        // One entry per name: the API server's server-side apply refuses duplicates (found on the real cluster).
+        const own = env(await renderOk({ env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=100' }] })).filter((e) => e.name === 'NODE_OPTIONS');
+        expect(own).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=100' }]);
     });
 
     it('pins the image by digest when one is given, and refuses what is not a sha256 digest', async () => {
