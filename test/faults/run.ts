@@ -1,7 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
@@ -128,10 +127,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
     const tracker = Pods.track(cluster, namespace, `app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`);
     const notes: Record<string, unknown> = {};
     const restartsBefore = new Map<string, number>();
-    // How busy this process (the clients) and the whole machine were: on two shared cores, a slow
-    // client is part of what is measured.
-    const delay = monitorEventLoopDelay({ resolution: 10 });
-    const measured = { cpu: process.cpuUsage(), machine: { busy: 0, total: 0 }, loadAverage: { start: 0, end: 0 } };
+    const meter = Proof.clientMeter();
     let load: Load.LoadResult;
     let windows: Measure.Window[];
     let warmedAt: number;
@@ -151,11 +147,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         const startedAt = performance.now();
         try {
             await sleep(timing.warmupMs);
-            warmedAt = performance.now();
-            delay.enable();
-            measured.cpu = process.cpuUsage();
-            measured.machine = await Proof.machineCpu();
-            measured.loadAverage.start = loadavg()[0]!;
+            warmedAt = await meter.start();
             // Restarts are counted from here: earlier scenarios' restarts stay on the same pods.
             for (const pod of tracker.pods) {
                 restartsBefore.set(pod.name, pod.restarts);
@@ -167,11 +159,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         }
         finally {
             load = await generator.stop();
-            measured.cpu = process.cpuUsage(measured.cpu);
-            const after = await Proof.machineCpu();
-            measured.machine = { busy: after.busy - measured.machine.busy, total: after.total - measured.machine.total };
-            measured.loadAverage.end = loadavg()[0]!;
-            delay.disable();
+            await meter.stop();
         }
     }
     finally {
@@ -189,12 +177,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         pods: tracker.pods,
         writes,
         proxies: {},
-        machine: {
-            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
-            cpuPercent: Math.round((measured.cpu.user + measured.cpu.system) / 10 / (load.stoppedAt - warmedAt)),
-            machineBusyPercent: Math.round(measured.machine.busy / Math.max(measured.machine.total, 1) * 100),
-            loadAverage: measured.loadAverage
-        }
+        machine: meter.report(load.stoppedAt)
     };
 
     const summary = Report.summarize(record);

@@ -85,7 +85,51 @@ const internals = {
 export const merge = internals.merge;
 
 
-export const machineCpu = internals.machineCpu;
+export interface ClientMeter {
+    /** Starts measuring; resolves the time it started (performance.now()). */
+    start(): Promise<number>;
+    stop(): Promise<void>;
+    /** Over start() to stop(): the clients' event-loop delay and CPU, the machine's busy share and load average. */
+    report(stoppedAt: number): Report.ScenarioRecord['machine'];
+}
+
+
+/** How busy this process (the clients) and the whole machine were: on two shared cores a slow client is part of what is measured. */
+export const clientMeter = function (): ClientMeter {
+
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    const loadAverage = { start: 0, end: 0 };
+    let startedAt = 0;
+    let cpu = process.cpuUsage();
+    let machine = { busy: 0, total: 0 };
+    return {
+        async start() {
+
+            startedAt = performance.now();
+            delay.enable();
+            cpu = process.cpuUsage();
+            machine = await internals.machineCpu();
+            loadAverage.start = loadavg()[0]!;
+            return startedAt;
+        },
+
+        async stop() {
+
+            cpu = process.cpuUsage(cpu);
+            const after = await internals.machineCpu();
+            machine = { busy: after.busy - machine.busy, total: after.total - machine.total };
+            loadAverage.end = loadavg()[0]!;
+            delay.disable();
+        },
+
+        report: (stoppedAt) => ({
+            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+            cpuPercent: Math.round((cpu.user + cpu.system) / 10 / (stoppedAt - startedAt)),
+            machineBusyPercent: Math.round(machine.busy / Math.max(machine.total, 1) * 100),
+            loadAverage
+        })
+    };
+};
 
 
 export const scenarios = function (rollouts: { good: number; controls: number }): Scenario[] {
@@ -128,9 +172,9 @@ export const run = async function (options: Options, scenario: Scenario): Promis
     const warmupMs = options.short ? 2000 : 3000;
     const baselineMs = options.short ? 2000 : 5000;
     const tailMs = options.short ? 2000 : 5000;
-    const measured = { warmedAt: 0, cpu: process.cpuUsage(), machine: { busy: 0, total: 0 }, loadAverage: { start: 0, end: 0 } };
+    const meter = clientMeter();
+    let warmedAt: number;
     const rollouts: Report.RolloutRecord[] = [];
-    const delay = monitorEventLoopDelay({ resolution: 10 });
     let load: Load.LoadResult;
     try {
         const generator = Load.start({
@@ -146,11 +190,7 @@ export const run = async function (options: Options, scenario: Scenario): Promis
         });
 
         await sleep(warmupMs);
-        measured.warmedAt = performance.now();
-        delay.enable();
-        measured.cpu = process.cpuUsage();
-        measured.machine = await internals.machineCpu();
-        measured.loadAverage.start = loadavg()[0]!;
+        warmedAt = await meter.start();
         await sleep(baselineMs);
         for (let i = 0; i < scenario.rollouts; ++i) {
             const before = new Set(tracker.pods.filter((pod) => pod.events.at(-1)?.phase !== 'gone').map((pod) => pod.name));
@@ -175,11 +215,7 @@ export const run = async function (options: Options, scenario: Scenario): Promis
 
         await sleep(tailMs);
         load = await generator.stop();
-        measured.cpu = process.cpuUsage(measured.cpu);
-        const after = await internals.machineCpu();
-        measured.machine = { busy: after.busy - measured.machine.busy, total: after.total - measured.machine.total };
-        measured.loadAverage.end = loadavg()[0]!;
-        delay.disable();
+        await meter.stop();
     }
     finally {
         await ingress.close();
@@ -191,17 +227,12 @@ export const run = async function (options: Options, scenario: Scenario): Promis
         name: scenario.key,
         description: scenario.description,
         load,
-        warmedAt: measured.warmedAt,
+        warmedAt,
         rollouts,
         pods: tracker.pods,
         writes,
         proxies: { ingress: { kind: 'HAProxy runtime API, ready endpoints only, no retries', ...ingress.stats } },
-        machine: {
-            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
-            cpuPercent: Math.round((measured.cpu.user + measured.cpu.system) / 10 / (load.stoppedAt - measured.warmedAt)),
-            machineBusyPercent: Math.round(measured.machine.busy / Math.max(measured.machine.total, 1) * 100),
-            loadAverage: measured.loadAverage
-        }
+        machine: meter.report(load.stoppedAt)
     };
 
     const summary = Report.summarize(record);
