@@ -9,7 +9,6 @@
 // or a negative control does not fail.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -72,25 +71,12 @@ const main = async function (): Promise<number> {
     const out = resolve(args.out);
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
-    const cacheHome = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-    const image = resolve(args.image ?? join(cacheHome, 'item-api', 'images', 'item-api-dev.tar'));
+    const image = Cluster.imageArchive(args.image);
     const tools = loadTools();
     const wallStart = performance.now();
 
-    const clusterStart = performance.now();
-    let cluster = args['keep-cluster'] ? await Cluster.current() : null;
-    const ownCluster = !cluster;
-    if (ownCluster) {
-        // A run that was killed leaves its cluster behind; down restores the machine from that
-        // run's own snapshot (and is a no-op when nothing is there).
-        const stale = await Cluster.down();
-        if (stale.code !== 0) {
-            throw new Error(`a previous cluster could not be taken down: ${stale.stderr}`);
-        }
-    }
-
-    cluster ??= await Cluster.up();
-    const clusterUpS = Math.round((performance.now() - clusterStart) / 100) / 10;
+    const session = await Cluster.acquire(args['keep-cluster']);
+    const { cluster, upS: clusterUpS } = session;
     const steps: { name: string; ok: boolean; seconds: number; details?: Record<string, unknown>; error?: string }[] = [];
     let rollout: Record<string, unknown> | null = null;
     const kubernetesVersion = await internals.version(cluster);
@@ -137,8 +123,8 @@ const main = async function (): Promise<number> {
         }
     }
     finally {
-        if (ownCluster && !args['keep-cluster']) {
-            const down = await Cluster.down();
+        const down = await session.release();
+        if (down) {
             steps.push({ name: 'cluster-down', ok: down.code === 0, seconds: down.seconds, ...(down.code === 0 ? {} : { error: down.stderr.slice(-3000) }) });
             console.log(`${down.code === 0 ? 'ok  ' : 'FAIL'} cluster-down (${down.seconds} s)${down.code === 0 ? '' : `\n${down.stderr}`}`);
         }

@@ -9,7 +9,6 @@
 // pass or a control does not fail.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -124,24 +123,14 @@ const main = async function (): Promise<number> {
     const out = resolve(args.out);
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
-    const cacheHome = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-    const image = resolve(args.image ?? join(cacheHome, 'item-api', 'images', 'item-api-dev.tar'));
+    const image = Cluster.imageArchive(args.image);
     const tools = loadTools();
     const wallStart = performance.now();
     const only = args.scenarios?.split(',');
     const short = args.short;
 
-    let cluster = args['keep-cluster'] ? await Cluster.current() : null;
-    const ownCluster = !cluster;
-    if (ownCluster) {
-        const stale = await Cluster.down();
-        if (stale.code !== 0) {
-            throw new Error(`a previous cluster could not be taken down: ${stale.stderr}`);
-        }
-    }
-
-    cluster ??= await Cluster.up();
-    const clusterUpS = Math.round((performance.now() - wallStart) / 100) / 10;
+    const session = await Cluster.acquire(args['keep-cluster']);
+    const { cluster, upS: clusterUpS } = session;
     const postgres = Host.postgres(cluster);
     const scenarios: Record<string, unknown> = {};
     const controls: Record<string, unknown> = {};
@@ -212,8 +201,8 @@ const main = async function (): Promise<number> {
     }
     finally {
         await postgres.stop();
-        if (ownCluster && !args['keep-cluster']) {
-            const down = await Cluster.down();
+        const down = await session.release();
+        if (down) {
             console.log(`${down.code === 0 ? 'ok  ' : 'FAIL'} cluster-down (${down.seconds} s)${down.code === 0 ? '' : `\n${down.stderr}`}`);
             if (down.code !== 0) {
                 error ??= `cluster down failed: ${down.stderr.slice(-2000)}`;

@@ -1,7 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 
@@ -134,6 +135,47 @@ export const current = async function (): Promise<Cluster | null> {
 export const down = async function (): Promise<Run> {
 
     return await run('bash', [internals.script, 'down']);
+};
+
+
+/** The image archive .ci/image-build.sh writes, unless another is given. */
+export const imageArchive = function (given?: string): string {
+
+    return resolvePath(given ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'images', 'item-api-dev.tar'));
+};
+
+
+export interface Session {
+    readonly cluster: Cluster;
+    readonly upS: number;
+    /** Takes down the cluster this session brought up, unless it is kept; null when nothing was taken down. */
+    release(): Promise<Run | null>;
+}
+
+
+/**
+ * The cluster a run works on: with `keep`, the one already up if there is one; otherwise a fresh one.
+ * A run that was killed leaves its cluster behind: down restores the machine from that run's own
+ * snapshot first (and is a no-op when nothing is there).
+ */
+export const acquire = async function (keep: boolean): Promise<Session> {
+
+    const started = performance.now();
+    let cluster = keep ? await current() : null;
+    const own = !cluster;
+    if (own) {
+        const stale = await down();
+        if (stale.code !== 0) {
+            throw new Error(`a previous cluster could not be taken down: ${stale.stderr}`);
+        }
+    }
+
+    cluster ??= await up();
+    return {
+        cluster,
+        upS: Math.round((performance.now() - started) / 100) / 10,
+        release: async () => (own && !keep ? await down() : null)
+    };
 };
 
 
