@@ -3,12 +3,12 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, openSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as Cluster from '../support/cluster.ts';
+import * as Podman from '../support/podman.ts';
 import { createNamespace } from './steps.ts';
 import type { Context, StepResult } from './steps.ts';
 
@@ -102,14 +102,10 @@ const internals = {
         }
 
         await writeFile(join(home, '.skaffold', 'config'), 'global:\n  collect-metrics: false\n  update-check: false\n  survey:\n    disable-prompt: true\nkubeContexts: []\n');
-        const podmanDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'containers');
         const registriesConf = join(dir, 'registries.conf');
         await writeFile(registriesConf, `[[registry]]\nlocation = "${context.cluster.registry}"\ninsecure = true\n`);
         const socket = join(dir, 'podman.sock');
-        const podmanEnv = {
-            ...process.env,
-            CONTAINERS_CONF: join(podmanDir, 'containers-build.conf'), CONTAINERS_STORAGE_CONF: join(podmanDir, 'storage.conf'), CONTAINERS_REGISTRIES_CONF: registriesConf
-        };
+        const podmanEnv = { ...process.env, ...Podman.env('build'), CONTAINERS_REGISTRIES_CONF: registriesConf };
         const log = openSync(join(context.out, 'podman-service.log'), 'w');
         const podman = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], { env: podmanEnv, stdio: ['ignore', log, log] });
         closeSync(log);
@@ -124,7 +120,6 @@ const internals = {
 
         const env = {
             ...process.env,
-            CONTAINERS_CONF: podmanEnv.CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: podmanEnv.CONTAINERS_STORAGE_CONF,
             PATH: `${bin}:${process.env.PATH}`,
             HOME: home,
             KUBECONFIG: context.cluster.kubeconfig,
@@ -400,7 +395,7 @@ const prepare = async function (context: Context): Promise<{ project: string; en
  * would delete their untagged parents, the npm ci layers among them) and image-build.sh prunes them
  * with the base they were built on.
  */
-const stopPodman = async function (context: Context, podman: ChildProcess, env: NodeJS.ProcessEnv): Promise<void> {
+const stopPodman = async function (context: Context, podman: ChildProcess): Promise<void> {
 
     if (podman.exitCode === null && podman.signalCode === null) {
         const exited = new Promise((resolve) => podman.once('exit', resolve));
@@ -409,7 +404,7 @@ const stopPodman = async function (context: Context, podman: ChildProcess, env: 
         podman.kill('SIGKILL');
     }
 
-    const podmanEnv = { CONTAINERS_CONF: env.CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: env.CONTAINERS_STORAGE_CONF };
+    const podmanEnv = Podman.env('run');
     const built = await Cluster.run('podman', ['images', '--quiet', '--filter', `reference=${context.cluster.registry}/*`], { env: podmanEnv });
     const ids = [...new Set(built.stdout.split('\n').filter(Boolean))];
     if (ids.length) {
@@ -434,7 +429,7 @@ export const dev = async function (context: Context): Promise<StepResult> {
         };
     }
     finally {
-        await stopPodman(context, podman, env);
+        await stopPodman(context, podman);
     }
 };
 
@@ -460,6 +455,6 @@ export const runAndDelete = async function (context: Context): Promise<StepResul
         };
     }
     finally {
-        await stopPodman(context, podman, env);
+        await stopPodman(context, podman);
     }
 };

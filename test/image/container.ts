@@ -1,13 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import * as App from '../lifecycle/support/app.ts';
 import * as LogStream from '../support/log-stream.ts';
+import * as Podman from '../support/podman.ts';
 import { freePort } from '../../src/embedded-db.ts';
 
 
@@ -21,7 +19,6 @@ export const image = process.env.ITEM_API_IMAGE ?? 'localhost/item-api:dev';
 
 
 const internals = {
-    dir: join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'containers'),
     names: new Set<string>(),
     exec: promisify(execFile)
 };
@@ -29,13 +26,7 @@ const internals = {
 
 export const env = function (): NodeJS.ProcessEnv {
 
-    const containersConf = join(internals.dir, 'containers.conf');
-    const storageConf = join(internals.dir, 'storage.conf');
-    if (!existsSync(containersConf) || !existsSync(storageConf)) {
-        throw new Error(`no podman configuration in ${internals.dir}: run .ci/image-build.sh first`);
-    }
-
-    return { ...process.env, CONTAINERS_CONF: containersConf, CONTAINERS_STORAGE_CONF: storageConf };
+    return { ...process.env, ...Podman.env('run') };
 };
 
 
