@@ -50,15 +50,22 @@ GO
   rm -rf "$src"
 }
 
-build_coredns() {
-  [[ -x "$COREDNS_OUT/coredns" ]] && return 0
-  echo "cluster-build: building coredns $COREDNS_VERSION" >&2
-  local tmp="$CACHE_DIR/cluster/.build-coredns"
+# A command installed from its module as published (no replace directives) into its cache dir.
+go_install() { # out-dir package@version [ldflags]
+  local out=$1 pkg=$2 ldflags=${3:-} name
+  name=$(basename "${pkg%@*}")
+  [[ -x "$out/$name" ]] && return 0
+  echo "cluster-build: building $pkg" >&2
+  local tmp="$CACHE_DIR/cluster/.build-$name"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
-  mkdir -p "$COREDNS_OUT"
-  mv "$tmp/coredns" "$COREDNS_OUT/coredns"
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w $ldflags" "$pkg"
+  mkdir -p "$out"
+  mv "$tmp/$name" "$out/$name"
   rm -rf "$tmp"
+}
+
+build_coredns() {
+  go_install "$COREDNS_OUT" "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
 # skaffold's go.mod pins a few dependencies with replace directives, which `go install` refuses;
@@ -99,15 +106,8 @@ GO
 
 # The OCI registry skaffold pushes to and containerd pulls from, as on a cluster with a registry.
 build_registry() {
-  [[ -x "$REGISTRY_OUT/registry" ]] && return 0
-  echo "cluster-build: building distribution registry $REGISTRY_VERSION" >&2
-  local tmp="$CACHE_DIR/cluster/.build-registry"
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  GOBIN="$tmp" go install -trimpath -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" \
-    "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
-  mkdir -p "$REGISTRY_OUT"
-  mv "$tmp/registry" "$REGISTRY_OUT/registry"
-  rm -rf "$tmp"
+  go_install "$REGISTRY_OUT" "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION" \
+    "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
 }
 
 build_kubernetes() {
