@@ -32,8 +32,11 @@ export interface Tracker {
 
 export const track = function (server: Server): Tracker {
 
-    const sockets = new Set<Socket>();
-    const responses = new Set<ServerResponse>();
+    // The response each socket is serving or served last, read through the socket at the signal and
+    // at the deadline: a request costs one Map write here. A 'close' listener on every response, next
+    // to hapi's own two, cost ~70 µs of CPU per request (README, Performance). Pipelined requests
+    // count as one; an idle keep-alive socket holds its last response until its next request.
+    const sockets = new Map<Socket, ServerResponse | null>();
     const report: DrainReport = { inFlight: 0, sockets: 0, socketsEnded: 0, socketsDestroyed: 0, requestsCut: 0, forced: false };
     let draining = false;
     let keepAlive = true;
@@ -43,6 +46,8 @@ export const track = function (server: Server): Tracker {
 
         resolveDrained = resolve;
     });
+
+    const pending = (res: ServerResponse | null | undefined): res is ServerResponse => !!res && !res.writableFinished;
 
     const settle = () => {
 
@@ -54,8 +59,12 @@ export const track = function (server: Server): Tracker {
 
     server.on('connection', (socket: Socket) => {
 
-        sockets.add(socket);
+        sockets.set(socket, null);
         socket.once('close', () => {
+
+            if (draining && pending(sockets.get(socket))) {
+                ++report.requestsCut;
+            }
 
             sockets.delete(socket);
             if (draining && !report.forced) {
@@ -66,34 +75,37 @@ export const track = function (server: Server): Tracker {
         });
     });
 
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
 
         if (!keepAlive) {
             res.shouldKeepAlive = false;                // Node writes `Connection: close` and closes the socket after the response
         }
 
-        responses.add(res);
-        res.once('close', () => {
-
-            responses.delete(res);
-            if (draining && !res.writableFinished) {
-                ++report.requestsCut;
-            }
-        });
+        sockets.set(req.socket, res);
     });
+
+    const inFlight = () => {
+
+        let count = 0;
+        for (const res of sockets.values()) {
+            count += pending(res) ? 1 : 0;
+        }
+
+        return count;
+    };
 
     const endKeepAlive = () => {
 
         keepAlive = false;
-        for (const res of responses) {
-            if (!res.headersSent) {
+        for (const res of sockets.values()) {
+            if (pending(res) && !res.headersSent) {
                 res.shouldKeepAlive = false;
             }
         }
     };
 
     return {
-        inFlight: () => responses.size,
+        inFlight,
 
         endKeepAlive,
 
@@ -101,14 +113,14 @@ export const track = function (server: Server): Tracker {
 
             endKeepAlive();
             draining = true;
-            report.inFlight = responses.size;
+            report.inFlight = inFlight();
             report.sockets = sockets.size;
 
             deadline = setTimeout(() => {
 
                 report.forced = true;
                 report.socketsDestroyed = sockets.size;
-                for (const socket of sockets) {
+                for (const socket of sockets.keys()) {
                     socket.destroy();
                 }
             }, timeoutMs);
