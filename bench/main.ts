@@ -147,7 +147,7 @@ const internals = {
             memoryLimit: context.memoryLimitBytes ? await MemoryLimit.create(context.memoryLimitBytes) : null,
             env: {
                 PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: context.databaseUrl, HOST: '127.0.0.1', PORT: String(port),
-                ...internals.nodeOptions(options.nodeOptions ?? (variant.service ? context.serviceNodeOptions : '')), ...variant.env
+                ...internals.nodeOptions(options.nodeOptions ?? (variant.chartNodeOptions ? context.serviceNodeOptions : '')), ...variant.env
             }
         });
 

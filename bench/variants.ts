@@ -15,7 +15,7 @@ export interface Variant {
     readonly scenario: Scenario;
     readonly baseline: boolean;
     readonly exportsTraces: boolean;
-    readonly service: boolean;                  // The service itself, deployed by the chart (which sets its NODE_OPTIONS)
+    readonly chartNodeOptions: boolean;         // Runs with the chart's NODE_OPTIONS: the service as deployed, and hapi alone, so that its floor has the same heap
 }
 
 
@@ -45,7 +45,7 @@ const internals = {
             scenario: options.scenario ?? 'get',
             baseline: false,
             exportsTraces: env.OTEL_TRACES_EXPORTER === 'otlp',
-            service: true,
+            chartNodeOptions: true,
             env: {
                 NODE_ENV: 'production',
                 MIGRATE_ON_START: 'false',
@@ -65,8 +65,24 @@ const internals = {
             scenario: 'get',
             baseline: db === 'pg',
             exportsTraces: false,
-            service: false,
+            chartNodeOptions: false,
             env: { NODE_ENV: 'production', BARE_DB: db }
+        };
+    },
+
+    // hapi alone (bench/hapi-server.ts): the floor of any hapi service, with the same heap settings.
+    hapi(): Variant {
+
+        return {
+            name: 'hapi',
+            description: 'hapi + pg Pool, the same prepared statement, one route and nothing else',
+            argv: [process.execPath, 'bench/hapi-server.ts'],
+            readyPath: '/health',
+            scenario: 'get',
+            baseline: false,
+            exportsTraces: false,
+            chartNodeOptions: true,
+            env: { NODE_ENV: 'production' }
         };
     },
 
@@ -80,7 +96,7 @@ const internals = {
             scenario: 'get',
             baseline: false,
             exportsTraces: false,
-            service: false,
+            chartNodeOptions: false,
             env: { NODE_ENV: 'production' }
         };
     },
@@ -100,6 +116,7 @@ export const all = function (options: { otlpEndpoint: string }): Variant[] {
     return [
         internals.bare('bare', 'node:http + pg Pool, one prepared statement', 'pg'),
         internals.fastify(),
+        internals.hapi(),
         internals.bare('bare-knex', 'node:http + the service\'s store', 'knex'),
         internals.service('service-info', 'service, LOG_LEVEL=info, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }),
         internals.service('service-warn', 'service, LOG_LEVEL=warn, OTel off', { LOG_LEVEL: 'warn', ...internals.otelOff }),
