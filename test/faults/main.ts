@@ -15,7 +15,6 @@ import { parseArgs } from 'node:util';
 
 import { loadTools } from '../k8s/tools.ts';
 import * as Steps from '../e2e/steps.ts';
-import * as Load from '../rollout/load.ts';
 import * as Svg from '../rollout/svg.ts';
 import * as Cluster from '../support/cluster.ts';
 import * as Host from './host.ts';
@@ -41,32 +40,6 @@ const internals = {
         app: { logLevel: 'warn', httpKeepAliveTimeoutMs: 5000, httpHeadersTimeoutMs: 6000 },
         database: { poolAcquireTimeoutMs: 2000, statementTimeoutMs: 5000 }
     } as Record<string, unknown>,
-
-    /** Closed loop, many in flight, no retries: what the whole path (this machine's two cores) serves per second. */
-    async capacity(service: Load.Target, seconds: number): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
-
-        // Warmed first (JIT, pools, conntrack), then measured.
-        const warmup = Load.start({
-            rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: 10_000, service,
-            clients: 4, maxSocketsPerClient: 16, mix: Run.mix, runId: `warm-${Date.now().toString(36)}`
-        });
-        await new Promise((resolve) => setTimeout(resolve, 4000));
-        await warmup.stop();
-        const generator = Load.start({
-            rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: seconds * 1000 + 2000, service,
-            clients: 4, maxSocketsPerClient: 16, mix: Run.mix, runId: `capacity-${Date.now().toString(36)}`
-        });
-        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-        const result = await generator.stop();
-        const warm = result.samples.filter((sample) => sample.at - result.startedAt >= 1000);
-        const ok = warm.filter((sample) => sample.kind === 'ok' || sample.kind === 'conflict');
-        const sorted = ok.map((sample) => sample.latencyMs).sort((a, b) => a - b);
-        return {
-            perSecond: Math.round(ok.length / ((result.stoppedAt - result.startedAt - 1000) / 1000)),
-            p99Ms: sorted.length ? Math.round(sorted[Math.ceil(0.99 * sorted.length) - 1]!) : null,
-            failed: warm.length - ok.length
-        };
-    },
 
     entry(result: Run.Result, verdict: { pass: boolean; checks: { check: string; pass: boolean }[] }) {
 
@@ -134,7 +107,7 @@ const main = async function (): Promise<number> {
     const postgres = Host.postgres(cluster);
     const scenarios: Record<string, unknown> = {};
     const controls: Record<string, unknown> = {};
-    let capacity: Awaited<ReturnType<typeof internals.capacity>> | null = null;
+    let capacity: Awaited<ReturnType<typeof Run.capacity>> | null = null;
     let error: string | null = null;
     try {
         await Cluster.must(`importing ${image} (build it with .ci/image-build.sh)`, Cluster.load(image));
@@ -149,7 +122,7 @@ const main = async function (): Promise<number> {
         const service = await Cluster.get<{ spec: { clusterIP: string; ports: { port: number }[] } }>(cluster, `/api/v1/namespaces/${context.namespace}/services/${context.release}`);
         Object.assign(service0, { host: service!.spec.clusterIP, port: service!.spec.ports[0]!.port });
 
-        capacity = await internals.capacity(service0, short ? 6 : 10);
+        capacity = await Run.capacity(service0, short ? 6 : 10);
         context.capacity = capacity.perSecond;
         console.log(`capacity: ${capacity.perSecond} req/s closed loop (32 in flight), p99 ${capacity.p99Ms} ms, ${capacity.failed} failed`);
 
