@@ -24,6 +24,7 @@ export interface Config {
         readonly keepAliveTimeoutMs: number;
         readonly headersTimeoutMs: number;
         readonly requestTimeoutMs: number;
+        readonly responseTimeoutMs: number;
         readonly maxBodyBytes: number;
     };
     readonly load: {
@@ -78,6 +79,11 @@ const internals = {
         HTTP_KEEP_ALIVE_TIMEOUT_MS: ms(3_600_000).min(1).default(65_000),
         HTTP_HEADERS_TIMEOUT_MS: ms(3_600_000).greater(Joi.ref('HTTP_KEEP_ALIVE_TIMEOUT_MS')).default(66_000),
         HTTP_REQUEST_TIMEOUT_MS: ms(3_600_000).min(1).default(30_000),
+        // The service's answer deadline once a request is read: past it hapi answers 503 with
+        // Retry-After, so a client gets an answer it can retry before its own timeout, whatever the
+        // database does (a query may wait for the acquire, statement and read timeouts in turn). Set
+        // it below the clients' and balancers' timeouts; 0 turns it off.
+        HTTP_RESPONSE_TIMEOUT_MS: ms(600_000).default(10_000),
         HTTP_MAX_BODY_BYTES: Joi.number().integer().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
 
         // hapi's own load shedding (server option `load`): past a limit every new request is a 503 with
@@ -156,6 +162,7 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
             keepAliveTimeoutMs: value.HTTP_KEEP_ALIVE_TIMEOUT_MS,
             headersTimeoutMs: value.HTTP_HEADERS_TIMEOUT_MS,
             requestTimeoutMs: value.HTTP_REQUEST_TIMEOUT_MS,
+            responseTimeoutMs: value.HTTP_RESPONSE_TIMEOUT_MS,
             maxBodyBytes: value.HTTP_MAX_BODY_BYTES
         },
         load: {

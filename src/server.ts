@@ -80,7 +80,9 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         },
         routes: {
             payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
-            validate: { failAction: internals.failAction }
+            validate: { failAction: internals.failAction },
+            // hapi's 503 at the deadline gets its Retry-After in onPreResponse; the handler's late result is dropped.
+            timeout: { server: config.http.responseTimeoutMs || false }
         }
     });
 

@@ -30,7 +30,7 @@ describe('configuration', () => {
             databaseUrl: undefined,
             migrateOnStart: true,
             shutdown: { delayMs: 0, drainTimeoutMs: 10_000, cleanupTimeoutMs: 5000 },
-            http: { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000 }
+            http: { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000, responseTimeoutMs: 10_000 }
         });
     });
 

@@ -93,7 +93,7 @@ it('answers 503 when a statement exceeds the statement timeout, and writes nothi
 const internals = { clientGivesUpMs: 5000 };
 
 
-const stalled = async function (env: Record<string, string>): Promise<{ slowestMs: number; statuses: number[]; recovered: boolean }> {
+const stalled = async function (env: Record<string, string>): Promise<{ slowestMs: number; statuses: number[]; retryAfter: (string | null)[]; recovered: boolean }> {
 
     const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
     const url = new URL(database.url);
@@ -109,7 +109,7 @@ const stalled = async function (env: Record<string, string>): Promise<{ slowestM
 
             const init: RequestInit = i % 3 ? {} : { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `stalled-${Date.now()}-${i}` }, body: JSON.stringify({ name: `stalled ${i}` }) };
             return fetch(i % 3 ? `${app.url}/items?limit=${i + 1}` : `${app.url}/items`, { ...init, signal: AbortSignal.timeout(internals.clientGivesUpMs) })
-                .then((res) => ({ status: res.status, at: Date.now() }), () => ({ status: 0, at: Date.now() }));
+                .then((res) => ({ status: res.status, retryAfter: res.headers.get('retry-after'), at: Date.now() }), () => ({ status: 0, retryAfter: null, at: Date.now() }));
         }));
         proxy.set({ blackhole: false });
         let recovered = false;
@@ -118,7 +118,7 @@ const stalled = async function (env: Record<string, string>): Promise<{ slowestM
             await new Promise((resolve) => setTimeout(resolve, 50));
         }
 
-        return { slowestMs: Math.max(...outcomes.map((outcome) => outcome.at - started)), statuses: outcomes.map((outcome) => outcome.status), recovered };
+        return { slowestMs: Math.max(...outcomes.map((outcome) => outcome.at - started)), statuses: outcomes.map((outcome) => outcome.status), retryAfter: outcomes.map((outcome) => outcome.retryAfter), recovered };
     }
     finally {
         proxy.set({ blackhole: false });
@@ -133,15 +133,29 @@ it('answers 503 within the statement and acquire bounds when the database stops 
     const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '500', DB_STATEMENT_TIMEOUT_MS: '1000' });
     console.log(`database silent: ${JSON.stringify(outcome)}`);
     expect(new Set(outcome.statuses)).toEqual(new Set([503]));
+    expect(new Set(outcome.retryAfter)).toEqual(new Set(['1']));
     expect(outcome.slowestMs).toBeLessThan(1000 + 500 + 1000);
     expect(outcome.recovered).toBe(true);
 }, 20_000);
 
 
-it('negative control: without the acquire and statement timeouts the same stall hangs requests until the client gives up', async () => {
+it('negative control: without the acquire and statement timeouts and the response deadline the same stall hangs requests until the client gives up', async () => {
 
-    const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '60000', DB_STATEMENT_TIMEOUT_MS: '0' });
+    const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '60000', DB_STATEMENT_TIMEOUT_MS: '0', HTTP_RESPONSE_TIMEOUT_MS: '0' });
     expect(outcome.statuses).toContain(0);
     expect(outcome.slowestMs).toBeGreaterThanOrEqual(internals.clientGivesUpMs);
+    expect(outcome.recovered).toBe(true);
+}, 20_000);
+
+
+// The database's bounds add up (acquire, then statement + read timeout for each query of a
+// transaction); the response deadline is one bound on the whole, below what clients wait.
+it('answers 503 with Retry-After at the response deadline when the database is silent for longer than its own bounds allow', async () => {
+
+    const outcome = await stalled({ DB_POOL_ACQUIRE_TIMEOUT_MS: '60000', DB_STATEMENT_TIMEOUT_MS: '0', HTTP_RESPONSE_TIMEOUT_MS: '800' });
+    console.log(`database silent, deadline 800 ms: ${JSON.stringify(outcome)}`);
+    expect(new Set(outcome.statuses)).toEqual(new Set([503]));
+    expect(new Set(outcome.retryAfter)).toEqual(new Set(['1']));
+    expect(outcome.slowestMs).toBeLessThan(800 + 700);
     expect(outcome.recovered).toBe(true);
 }, 20_000);

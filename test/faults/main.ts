@@ -33,11 +33,12 @@ const internals = {
 
     // The chart's values, with the local image, short probe periods (as the rollout proof), and
     // HTTP timeouts that let connection abuse be judged in seconds rather than a minute. The database
-    // timeouts are the app's own defaults (acquire 2 s, statement 5 s), stated in the summary.
+    // timeouts are the app's own defaults (acquire 2 s, statement 5 s), stated in the summary; the
+    // response deadline sits under the clients' 5 s timeout, as a deployment sets it under its clients'.
     values: {
         ...Steps.baseValues,
         existingSecret: 'item-api-db',
-        app: { logLevel: 'warn', httpKeepAliveTimeoutMs: 5000, httpHeadersTimeoutMs: 6000 },
+        app: { logLevel: 'warn', httpKeepAliveTimeoutMs: 5000, httpHeadersTimeoutMs: 6000, httpResponseTimeoutMs: 4000 },
         database: { poolAcquireTimeoutMs: 2000, statementTimeoutMs: 5000 }
     } as Record<string, unknown>,
 
