@@ -113,7 +113,10 @@ const main = async function (): Promise<number> {
     try {
         await Cluster.must(`importing ${image} (build it with .ci/image-build.sh)`, Cluster.load(image));
         const chart = join(Cluster.root, 'charts', 'item-api');
-        await Steps.prepareNamespace({ cluster } as Steps.Context, Steps.helm4.namespace);
+        // A cluster kept from an earlier run (--keep-cluster) has the namespace and the release already.
+        if (!await Cluster.get(cluster, `/api/v1/namespaces/${Steps.helm4.namespace}`)) {
+            await Steps.prepareNamespace({ cluster } as Steps.Context, Steps.helm4.namespace);
+        }
         const service0 = { host: '', port: 0 };
         const context: Run.Context = {
             cluster, helm: tools.helm4, namespace: Steps.helm4.namespace, release: Steps.helm4.release, chart,
