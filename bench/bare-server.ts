@@ -1,9 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import pg from 'pg';
-
-import type { Item } from '../src/items/store.ts';
+import * as PgItems from './pg-items.ts';
 
 
 // The floor the service is measured against: node:http and a pg Pool, one named prepared statement
@@ -13,36 +11,14 @@ import type { Item } from '../src/items/store.ts';
 // Pool size and keep-alive timeout match the service's defaults, so only the code differs.
 
 
-interface Lookup {
-    get(id: string): Promise<Item | null>;
-    end(): Promise<void>;
-}
-
-
 const internals = {
-    poolMax: Number(process.env.DB_POOL_MAX ?? 10),
-    uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[17][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i,
     path: /^\/items\/([^/]+)$/,
-    sql: 'select id, name, description, quantity, version, created_at, updated_at from items where id = $1',
 
-    pgLookup(url: string): Lookup {
-
-        const pool = new pg.Pool({ connectionString: url, max: internals.poolMax });
-        return {
-            async get(id) {
-
-                const { rows: [row] } = await pool.query({ name: 'bench_item_get', text: internals.sql, values: [id] });
-                return row ? { id: row.id, name: row.name, description: row.description, quantity: row.quantity, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at } : null;
-            },
-            end: () => pool.end()
-        };
-    },
-
-    async knexLookup(url: string): Promise<Lookup> {
+    async knexLookup(url: string): Promise<PgItems.Reader> {
 
         const Db = await import('../src/db.ts');
         const Store = await import('../src/items/store.ts');
-        const db = Db.create({ url, poolMax: internals.poolMax, acquireTimeoutMs: 2000, connectTimeoutMs: 2000, statementTimeoutMs: 5000 });
+        const db = Db.create({ url, poolMax: PgItems.poolMax, acquireTimeoutMs: 2000, connectTimeoutMs: 2000, statementTimeoutMs: 5000 });
         return { get: (id) => Store.get(db, id), end: () => db.destroy() };
     },
 
@@ -59,7 +35,7 @@ const internals = {
         res.end(payload);
     },
 
-    async handle(lookup: Lookup, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    async handle(lookup: PgItems.Reader, req: IncomingMessage, res: ServerResponse): Promise<void> {
 
         if (req.url === '/health') {
             await lookup.get('00000000-0000-7000-8000-000000000000');       // Ready once the database answers
@@ -71,8 +47,7 @@ const internals = {
             return internals.send(res, 404, { statusCode: 404, error: 'Not Found' });
         }
 
-        // The service validates the id before querying; so does the floor, or it would skip work the service must do.
-        if (!internals.uuid.test(id)) {
+        if (!PgItems.isUuid(id)) {
             return internals.send(res, 400, { statusCode: 400, error: 'Bad Request' });
         }
 
@@ -88,12 +63,8 @@ const internals = {
 
 const main = async function (): Promise<void> {
 
-    const url = process.env.DATABASE_URL;
-    if (!url) {
-        throw new Error('DATABASE_URL is required');
-    }
-
-    const lookup = process.env.BARE_DB === 'knex' ? await internals.knexLookup(url) : internals.pgLookup(url);
+    const url = PgItems.databaseUrl();
+    const lookup = process.env.BARE_DB === 'knex' ? await internals.knexLookup(url) : PgItems.reader(url);
     const server = createServer((req, res) => {
 
         internals.handle(lookup, req, res).catch((err: unknown) => {

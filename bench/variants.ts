@@ -15,7 +15,7 @@ export interface Variant {
     readonly scenario: Scenario;
     readonly baseline: boolean;
     readonly exportsTraces: boolean;
-    readonly chartNodeOptions: boolean;         // Runs with the chart's NODE_OPTIONS: the service as deployed, and hapi alone, so that its floor has the same heap
+    readonly chartNodeOptions: boolean;         // Runs with the chart's NODE_OPTIONS: the service as deployed, and hapi alone
 }
 
 
@@ -70,33 +70,20 @@ const internals = {
         };
     },
 
-    // hapi alone (bench/hapi-server.ts): the floor of any hapi service, with the same heap settings.
-    hapi(): Variant {
+    // A hand-written server on another stack, with the bare handler's data access (bench/pg-items.ts).
+    // hapi alone runs with the chart's NODE_OPTIONS, so that the floor of any hapi service has the
+    // service's heap; fastify, the peer a Node user would pick instead, runs as the bare handler does.
+    peer(name: string, description: string, script: string, chartNodeOptions: boolean): Variant {
 
         return {
-            name: 'hapi',
-            description: 'hapi + pg Pool, the same prepared statement, one route and nothing else',
-            argv: [process.execPath, 'bench/hapi-server.ts'],
+            name,
+            description,
+            argv: [process.execPath, script],
             readyPath: '/health',
             scenario: 'get',
             baseline: false,
             exportsTraces: false,
-            chartNodeOptions: true,
-            env: { NODE_ENV: 'production' }
-        };
-    },
-
-    fastify(): Variant {
-
-        return {
-            name: 'fastify',
-            description: 'fastify + pg Pool, the same prepared statement',
-            argv: [process.execPath, 'bench/fastify-server.ts'],
-            readyPath: '/health',
-            scenario: 'get',
-            baseline: false,
-            exportsTraces: false,
-            chartNodeOptions: false,
+            chartNodeOptions,
             env: { NODE_ENV: 'production' }
         };
     },
@@ -115,8 +102,8 @@ export const all = function (options: { otlpEndpoint: string }): Variant[] {
     const otlp = internals.otelExport(options.otlpEndpoint);
     return [
         internals.bare('bare', 'node:http + pg Pool, one prepared statement', 'pg'),
-        internals.fastify(),
-        internals.hapi(),
+        internals.peer('fastify', 'fastify + pg Pool, the same prepared statement', 'bench/fastify-server.ts', false),
+        internals.peer('hapi', 'hapi + pg Pool, the same prepared statement, one route and nothing else', 'bench/hapi-server.ts', true),
         internals.bare('bare-knex', 'node:http + the service\'s store', 'knex'),
         internals.service('service-info', 'service, LOG_LEVEL=info, OTel off', { LOG_LEVEL: 'info', ...internals.otelOff }),
         internals.service('service-warn', 'service, LOG_LEVEL=warn, OTel off', { LOG_LEVEL: 'warn', ...internals.otelOff }),
