@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
+
+import * as Cache from '../support/cache.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,8 +19,7 @@ export interface K8sTools {
 
 /** Paths written by .ci/k8s-tools.sh; environment variables of the same name win. */
 export function loadTools(): K8sTools {
-    const cacheHome = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-    const envFile = join(cacheHome, 'item-api', 'k8s-tools.env');
+    const envFile = Cache.dir('k8s-tools.env');
     const fromFile: Record<string, string> = {};
     if (existsSync(envFile)) {
         for (const line of readFileSync(envFile, 'utf8').split('\n')) {

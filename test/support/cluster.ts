@@ -1,9 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import * as Cache from './cache.ts';
 
 
 // The local cluster of k8s/local/cluster.sh, seen the way its users see it: the real kubectl and
@@ -141,7 +142,7 @@ export const down = async function (): Promise<Run> {
 /** The image archive .ci/image-build.sh writes, unless another is given. */
 export const imageArchive = function (given?: string): string {
 
-    return resolvePath(given ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'images', 'item-api-dev.tar'));
+    return resolvePath(given ?? Cache.dir('images', 'item-api-dev.tar'));
 };
 
 

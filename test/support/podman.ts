@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+import * as Cache from './cache.ts';
 
 
 // podman with the configuration and storage .ci/image-build.sh set up (.ci/podman-env.sh): the
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 // containers, or containers-build.conf, for builds (host network, npm's CA mounts).
 
 const internals = {
-    dir: join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'item-api', 'containers')
+    dir: Cache.dir('containers')
 };
 
 
