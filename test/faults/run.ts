@@ -92,19 +92,18 @@ export const mix = internals.mix;
 /** Closed loop, many in flight, no retries: what the whole path (this machine's two cores) serves per second. */
 export const capacity = async function (service: Load.Target, seconds: number): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
 
-    // Warmed first (JIT, pools, conntrack), then measured.
-    const warmup = Load.start({
-        rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: 10_000, service,
-        clients: 4, maxSocketsPerClient: 16, mix: internals.mix, runId: `warm-${Date.now().toString(36)}`
-    });
-    await sleep(4000);
-    await warmup.stop();
-    const generator = Load.start({
-        rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: seconds * 1000 + 2000, service,
-        clients: 4, maxSocketsPerClient: 16, mix: internals.mix, runId: `capacity-${Date.now().toString(36)}`
-    });
-    await sleep(seconds * 1000);
-    const result = await generator.stop();
+    const closedLoop = async (name: string, ms: number) => {
+
+        const generator = Load.start({
+            rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: ms + 2000, service,
+            clients: 4, maxSocketsPerClient: 16, mix: internals.mix, runId: `${name}-${Date.now().toString(36)}`
+        });
+        await sleep(ms);
+        return await generator.stop();
+    };
+
+    await closedLoop('warm', 4000);                 // JIT, pools, conntrack first
+    const result = await closedLoop('capacity', seconds * 1000);
     const warm = result.samples.filter((sample) => sample.at - result.startedAt >= 1000);
     const ok = warm.filter((sample) => sample.kind === 'ok' || sample.kind === 'conflict');
     const sorted = ok.map((sample) => sample.latencyMs).sort((a, b) => a - b);
