@@ -1,6 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
+import * as Timers from './timers.ts';
+
 
 // Tracks the listener's sockets and in-flight requests so the shutdown can move clients away, bound
 // the drain and report it. terminus (through stoppable) stops the listener and ends each socket once
@@ -40,7 +42,7 @@ export const track = function (server: Server): Tracker {
     const report: DrainReport = { inFlight: 0, sockets: 0, socketsEnded: 0, socketsDestroyed: 0, requestsCut: 0, forced: false };
     let draining = false;
     let keepAlive = true;
-    let deadline: NodeJS.Timeout | undefined;
+    let deadline: Timers.Timer | undefined;
     let resolveDrained: (report: DrainReport) => void = () => {};
     const drained = new Promise<DrainReport>((resolve) => {
 
@@ -52,7 +54,7 @@ export const track = function (server: Server): Tracker {
     const settle = () => {
 
         if (draining && sockets.size === 0) {
-            clearTimeout(deadline);
+            deadline?.clear();
             resolveDrained(report);
         }
     };
@@ -116,16 +118,14 @@ export const track = function (server: Server): Tracker {
             report.inFlight = inFlight();
             report.sockets = sockets.size;
 
-            deadline = setTimeout(() => {
+            deadline = Timers.atLeast(timeoutMs, () => {
 
                 report.forced = true;
                 report.socketsDestroyed = sockets.size;
                 for (const socket of sockets.keys()) {
                     socket.destroy();
                 }
-            }, timeoutMs);
-
-            deadline.unref();
+            }, { ref: false });
             setImmediate(settle);
         },
 

@@ -12,6 +12,7 @@ import type { Job } from './jobs/idempotency-sweeper.ts';
 import * as Logger from './logger.ts';
 import { redactUrl } from './redact.ts';
 import * as Telemetry from './telemetry.ts';
+import * as Timers from './timers.ts';
 
 
 // The whole life of the process, in order.
@@ -179,7 +180,7 @@ export const run = async function (resources: Resources): Promise<void> {
 
             const startedAt = Date.now();
             tracker.endKeepAlive();
-            await sleep(config.shutdown.delayMs);
+            await Timers.sleepAtLeast(config.shutdown.delayMs);
             phase('delay', 'ok', startedAt, { inFlight: tracker.inFlight() });
             drainStartedAt = Date.now();
             tracker.beginDrain(config.shutdown.drainTimeoutMs);
