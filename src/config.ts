@@ -30,8 +30,10 @@ export interface Config {
     readonly load: {
         readonly sampleIntervalMs: number;
         readonly maxEventLoopDelayMs: number;
+        readonly maxEventLoopUtilization: number;
         readonly maxHeapUsedBytes: number;
         readonly maxRssBytes: number;
+        readonly maxDatabaseQueueDelayMs: number;
     };
     readonly shutdown: {
         readonly delayMs: number;
@@ -94,8 +96,14 @@ const internals = {
             .when('LOAD_MAX_HEAP_USED_BYTES', { is: Joi.number().greater(0), then: sampled })
             .when('LOAD_MAX_RSS_BYTES', { is: Joi.number().greater(0), then: sampled }),
         LOAD_MAX_EVENT_LOOP_DELAY_MS: ms(60_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(100), otherwise: Joi.any().default(0) }),
+        // Share of the last 500 ms the event loop was busy. Shedding past it keeps headroom, so accepted
+        // requests, new connections and probes are served at once (see src/shedding.ts).
+        LOAD_MAX_EVENT_LOOP_UTILIZATION: Joi.number().min(0).max(1).when('NODE_ENV', { is: 'production', then: Joi.any().default(0.85), otherwise: Joi.any().default(0) }),
         LOAD_MAX_HEAP_USED_BYTES: Joi.number().integer().min(0).default(0),
         LOAD_MAX_RSS_BYTES: Joi.number().integer().min(0).default(0),
+        // How long the oldest request waiting for a pooled connection may have waited before new ones are
+        // shed: the queue the event loop does not see when the database, not this process, is the bottleneck.
+        LOAD_MAX_DB_QUEUE_DELAY_MS: ms(60_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(10), otherwise: Joi.any().default(0) }),
 
         SHUTDOWN_DELAY_MS: ms(120_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(5000), otherwise: Joi.any().default(0) }),
         SHUTDOWN_DRAIN_TIMEOUT_MS: ms(300_000).default(10_000),
@@ -168,8 +176,10 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
         load: {
             sampleIntervalMs: value.LOAD_SAMPLE_INTERVAL_MS,
             maxEventLoopDelayMs: value.LOAD_MAX_EVENT_LOOP_DELAY_MS,
+            maxEventLoopUtilization: value.LOAD_MAX_EVENT_LOOP_UTILIZATION,
             maxHeapUsedBytes: value.LOAD_MAX_HEAP_USED_BYTES,
-            maxRssBytes: value.LOAD_MAX_RSS_BYTES
+            maxRssBytes: value.LOAD_MAX_RSS_BYTES,
+            maxDatabaseQueueDelayMs: value.LOAD_MAX_DB_QUEUE_DELAY_MS
         },
         shutdown: {
             delayMs: value.SHUTDOWN_DELAY_MS,

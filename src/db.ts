@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -10,6 +11,12 @@ import { redactUrl } from './redact.ts';
 
 
 export type Db = KnexTypes;
+
+
+interface TarnPool {
+    on(event: 'acquireRequest' | 'acquireSuccess' | 'acquireFail', listener: (id: number) => void): void;
+    numPendingCreates(): number;
+}
 
 
 export interface DbOptions {
@@ -101,6 +108,37 @@ export const isUnavailable = function (err: unknown): boolean {
     }
 
     return /Connection terminated|timeout exceeded when trying to connect|Query read timeout/i.test(err.message);
+};
+
+
+// How long the oldest request still waiting for a pooled connection has waited, in ms (0 when none
+// waits): the queue delay where the database is the bottleneck. Read when a request arrives, it needs
+// no timer and clears itself once the queue empties. From tarn's own pool events. While the pool is
+// still opening connections (a new pod, a database back from a restart) the wait is for those, not a
+// queue: 0, so a new pod's first requests are not shed.
+export const queueDelay = function (db: Db): () => number {
+
+    const pool = (db.client as { pool?: TarnPool }).pool;
+    if (!pool) {
+        return () => 0;
+    }
+
+    const waitingSince = new Map<number, number>();         // Insertion order: the first is the oldest
+    pool.on('acquireRequest', (id) => waitingSince.set(id, performance.now()));
+    pool.on('acquireSuccess', (id) => waitingSince.delete(id));
+    pool.on('acquireFail', (id) => waitingSince.delete(id));
+    return () => {
+
+        if (pool.numPendingCreates() > 0) {
+            return 0;
+        }
+
+        for (const since of waitingSince.values()) {
+            return performance.now() - since;
+        }
+
+        return 0;
+    };
 };
 
 

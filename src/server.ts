@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import * as MethodNotAllowed from './method-not-allowed.ts';
 import * as OpenApi from './openapi.ts';
 import * as RequestLog from './request-log.ts';
+import * as Shedding from './shedding.ts';
 import * as Telemetry from './telemetry.ts';
 import * as TraceRoute from './trace-route.ts';
 
@@ -59,7 +60,15 @@ const internals = {
         }
 
         return h.continue;
-    }
+    },
+
+    // Event-loop utilization is judged over a longer window than hapi's sample, in src/shedding.ts only.
+    load: (limits: Config['load']): Hapi.ServerOptions['load'] => ({
+        sampleInterval: limits.sampleIntervalMs,
+        maxEventLoopDelay: limits.maxEventLoopDelayMs,
+        maxHeapUsedBytes: limits.maxHeapUsedBytes,
+        maxRssBytes: limits.maxRssBytes
+    })
 };
 
 
@@ -71,13 +80,9 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         host: config.host,
         port: config.port,
         router: { stripTrailingSlash: true },
-        // Past a limit hapi answers 503 to every new request before any work is done (see onPreResponse).
-        load: {
-            sampleInterval: config.load.sampleIntervalMs,
-            maxEventLoopDelay: config.load.maxEventLoopDelayMs,
-            maxHeapUsedBytes: config.load.maxHeapUsedBytes,
-            maxRssBytes: config.load.maxRssBytes
-        },
+        // The same limits shed in front of hapi (src/shedding.ts); hapi's own check behind it still sees a
+        // loop blocked since the last sample. Its 503s get their Retry-After in onPreResponse.
+        load: internals.load(config.load),
         routes: {
             payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
             validate: { failAction: internals.failAction },
@@ -97,6 +102,8 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     // shorter timeout, between 50 ms and 1 s. Typed only as a createServer() option, but node reads
     // the property when the listener starts (the slow-header lifecycle test holds it to that).
     (server.listener as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(Math.max(Math.floor(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs) / 4), 50), 1000);
+
+    Shedding.gate(server, { limits: config.load, databaseQueueDelay: Db.queueDelay(db) });
 
     await server.register({ plugin: RequestLog.plugin, options: { logger, ignorePaths: ['/openapi.json'] } });
     if (Telemetry.active()) {

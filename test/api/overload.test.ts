@@ -3,12 +3,14 @@ import { expect, it } from 'vitest';
 
 import * as App from '../support/app.ts';
 import * as Database from '../support/database.ts';
+import * as TcpProxy from '../support/tcp-proxy.ts';
 
 
-// Load shedding is hapi's own (server option `load`), configured from the environment: past a limit
-// every new request is a 503 with Retry-After before any route runs, and the process serves again as
-// soon as the sample is back under the limit. The negative controls run the same check against hapi
-// with the limits off, and against hapi's own shedding without the service's Retry-After.
+// Load shedding, configured from the environment: past a limit every new request is a 503 with
+// Retry-After before any route runs, and the process serves again as soon as the sample is back under
+// the limit. The limits are hapi's own measurement (server option `load`) and the database pool's queue
+// delay, answered in front of hapi (src/shedding.ts). The negative controls run the same checks with
+// the limits off, and against hapi's own shedding without the service's Retry-After.
 
 const database = Database.provide();
 
@@ -99,6 +101,82 @@ it('sheds while the event loop is delayed past the limit, and serves again by it
     finally {
         await app.stop();
     }
+});
+
+
+it('sheds past the event-loop utilization limit before hapi sees the request, and serves again by itself', async () => {
+
+    const app = await App.start({ databaseUrl: database.url, env: { LOAD_MAX_EVENT_LOOP_UTILIZATION: '0.8' } });
+    try {
+        // Judged only once a whole window (500 ms) has passed; served while the loop is mostly idle.
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect((await fetch(`${app.url}/items?limit=1`)).status).toBe(200);
+
+        const url = `${app.url}/items?limit=2`;
+        const pending = internals.shedProblems(url);
+        internals.block(600);                           // The whole window busy
+        expect(await pending).toEqual([]);
+        // Answered in front of hapi: no request object, so no response line (hapi's own 503 has one).
+        expect(app.logs().filter((line) => (line.req as { url?: string } | undefined)?.url === '/items' && /limit=2/.test(String(line.msg)))).toEqual([]);
+        expect(app.logs().some((line) => /\[response\] GET \/items 503/.test(String(line.msg)))).toBe(false);
+
+        await expect.poll(async () => (await fetch(`${app.url}/items?limit=1`)).status, { timeout: 2000, interval: 20 }).toBe(200);
+    }
+    finally {
+        await app.stop();
+    }
+});
+
+
+// One pooled connection, a database 2 x 200 ms away: a request holds the connection, the next waits
+// for it; once that one has waited past the limit, a new request is shed at once, and stores nothing.
+const queuedBehindSlowDatabase = async function (env: Record<string, string>): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number }> {
+
+    const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
+    const url = new URL(database.url);
+    url.port = String(proxy.address.port);
+    const app = await App.start({ databaseUrl: url.toString(), env: { DB_POOL_MAX: '1', ...env } });
+    try {
+        expect((await fetch(`${app.url}/items?limit=1`)).status).toBe(200);        // The one connection, open
+        const before = await App.counts(app.db);
+        proxy.set({ latencyMs: 200 });
+        const queued = [fetch(`${app.url}/items?limit=3`), fetch(`${app.url}/items?limit=4`)];
+        await new Promise((resolve) => setTimeout(resolve, 250));
+
+        const started = Date.now();
+        const res = await fetch(`${app.url}/items`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `queued-${Date.now()}` }, body: JSON.stringify({ name: 'queued' }) });
+        const ms = Date.now() - started;
+        const body = await res.json() as { message?: string };
+        const problems = res.status === 503 && res.headers.get('retry-after') === '1' && body.message === 'Server under heavy load (database pool)' ? [] : [`${res.status} ${res.headers.get('retry-after')} ${body.message}`];
+        const queuedStatuses = await Promise.all(queued.map(async (pending) => (await pending).status));
+        proxy.set({ latencyMs: 0 });
+        const stored = JSON.stringify(await App.counts(app.db)) !== JSON.stringify(before);
+        return { status: res.status, ms, problems, stored, queuedStatuses, after: (await fetch(`${app.url}/items?limit=1`)).status };
+    }
+    finally {
+        await app.stop();
+        await proxy.close();
+    }
+};
+
+
+it('sheds at once while a request has waited for a pooled connection past the queue delay limit', async () => {
+
+    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_QUEUE_DELAY_MS: '100' });
+    expect(outcome.problems).toEqual([]);
+    expect(outcome.ms).toBeLessThan(100);               // Not queued behind the slow database
+    expect(outcome.stored).toBe(false);
+    expect(outcome.queuedStatuses).toEqual([200, 200]); // What was accepted is served
+    expect(outcome.after).toBe(200);                    // The queue empty again: served
+});
+
+
+it('negative control: without the queue delay limit the same request waits its turn and is served', async () => {
+
+    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_QUEUE_DELAY_MS: '0' });
+    expect(outcome.problems).not.toEqual([]);
+    expect(outcome.status).toBe(201);
+    expect(outcome.ms).toBeGreaterThan(400);
 });
 
 

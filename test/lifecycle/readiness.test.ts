@@ -99,7 +99,9 @@ it('fails readiness within 50 ms of SIGTERM, keeps liveness 200, serves new conn
 // the Service at once); with nothing answered (a query stuck holding the only connection) it fails.
 it('stays ready while a busy pool answers other queries, and fails when nothing is answered', async () => {
 
-    const app = await App.start({ env: { DATABASE_URL: database.url, DB_POOL_MAX: '1', READY_DB_PING_TIMEOUT_MS: '50', READY_CACHE_MS: '0', DB_STATEMENT_TIMEOUT_MS: '20000' } });
+    // Shedding off: it would answer most of the 60 clients below with 503 instead of letting them queue
+    // for the one connection, and would shed the requests right after them, which this test needs served.
+    const app = await App.start({ env: { DATABASE_URL: database.url, DB_POOL_MAX: '1', READY_DB_PING_TIMEOUT_MS: '50', READY_CACHE_MS: '0', DB_STATEMENT_TIMEOUT_MS: '20000', LOAD_MAX_EVENT_LOOP_UTILIZATION: '0', LOAD_MAX_DB_QUEUE_DELAY_MS: '0' } });
     const readyShare = async (ms: number) => {
 
         const statuses: number[] = [];
@@ -147,4 +149,15 @@ it('stays ready while a busy pool answers other queries, and fails when nothing 
     }
 
     await expect.poll(async () => (await Http.request(app.port, { path: '/health/ready' })).status, { timeout: 3000 }).toBe(200);
+});
+
+
+it('answers health checks while every other request is shed', async () => {
+
+    // Over the RSS limit from the first sample on: every API request is a 503. The probes must still
+    // say what they would say: a pod that sheds is alive and ready, it is busy, not broken.
+    const app = await App.start({ env: { DATABASE_URL: database.url, LOAD_SAMPLE_INTERVAL_MS: '10', LOAD_MAX_RSS_BYTES: '1' } });
+    await expect.poll(async () => (await Http.request(app.port, { path: '/items?limit=1' })).status, { timeout: 2000 }).toBe(503);
+    const statuses = await Promise.all(['/health/live', '/health/startup', '/health/ready'].map(async (path) => [path, (await Http.request(app.port, { path })).status]));
+    expect(Object.fromEntries(statuses)).toEqual({ '/health/live': 200, '/health/startup': 200, '/health/ready': 200 });
 });
