@@ -21,13 +21,15 @@ it('writes the line of every request answered and the exit line before it exits,
     const app = await App.start({ preload: [slowStdout], env: { DATABASE_URL: database.url, SHUTDOWN_DELAY_MS: '100', SHUTDOWN_CLEANUP_TIMEOUT_MS: '5000' } });
 
     const requests = Array.from({ length: 300 }, () => Http.request(app.port, { path: '/items?limit=5' }));
-    await Http.request(app.port, { path: '/items?limit=5' });
+    const last = await Http.request(app.port, { path: '/items?limit=5' });
     app.signal('SIGTERM');
-    const outcomes = await Promise.all(requests);
+    const outcomes = [...await Promise.all(requests), last];
     const exit = await app.exited;
     expect(exit.code).toBe(0);
 
-    const answered = outcomes.filter((outcome) => outcome.status === 200).length + 1;
+    // Some of the 301 may be shed (503, no response line): the ones answered 200 are counted, the last
+    // one included (counting it as answered whatever its status made this test fail now and then).
+    const answered = outcomes.filter((outcome) => outcome.status === 200).length;
     expect(answered).toBeGreaterThan(1);
 
     const lines = app.logs();
