@@ -122,7 +122,7 @@ const main = async function (): Promise<number> {
             cluster, helm: tools.helm4, namespace: Steps.helm4.namespace, release: Steps.helm4.release, chart,
             values: internals.values, out, short, rate: Number(args.rate ?? 100), postgres, service: service0, capacity: null
         };
-        await Run.values(context);
+        await Run.values(context, Run.sheddingOff);
         const service = await Cluster.get<{ spec: { clusterIP: string; ports: { port: number }[] } }>(cluster, `/api/v1/namespaces/${context.namespace}/services/${context.release}`);
         Object.assign(service0, { host: service!.spec.clusterIP, port: service!.spec.ports[0]!.port });
 
