@@ -51,10 +51,10 @@ const internals = {
                 MIGRATE_ON_START: 'false',
                 SHUTDOWN_DELAY_MS: '0',                 // Only shortens the stop between variants
                 // autocannon's closed loop keeps the process saturated, which these two limits exist to
-                // refuse (503 past 0.85 utilization or a 10 ms wait for a connection): what is measured
+                // refuse (503 past 0.85 utilization or a queue as long as the pool): what is measured
                 // is what a served request costs.
                 LOAD_MAX_EVENT_LOOP_UTILIZATION: '0',
-                LOAD_MAX_DB_QUEUE_DELAY_MS: '0',
+                LOAD_MAX_DB_WAITING: '0',
                 ...env
             }
         };

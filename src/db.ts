@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -14,7 +13,7 @@ export type Db = KnexTypes;
 
 
 interface TarnPool {
-    on(event: 'acquireRequest' | 'acquireSuccess' | 'acquireFail', listener: (id: number) => void): void;
+    numPendingAcquires(): number;
     numPendingCreates(): number;
 }
 
@@ -111,34 +110,13 @@ export const isUnavailable = function (err: unknown): boolean {
 };
 
 
-// How long the oldest request still waiting for a pooled connection has waited, in ms (0 when none
-// waits): the queue delay where the database is the bottleneck. Read when a request arrives, it needs
-// no timer and clears itself once the queue empties. From tarn's own pool events. While the pool is
-// still opening connections (a new pod, a database back from a restart) the wait is for those, not a
-// queue: 0, so a new pod's first requests are not shed.
-export const queueDelay = function (db: Db): () => number {
+// Requests waiting for a pooled connection: the queue where the database is the bottleneck. While the
+// pool is still opening connections (a new pod, a database back from a restart) they wait for those,
+// not in a queue: 0, so a new pod's first requests are not shed.
+export const waiting = function (db: Db): number {
 
     const pool = (db.client as { pool?: TarnPool }).pool;
-    if (!pool) {
-        return () => 0;
-    }
-
-    const waitingSince = new Map<number, number>();         // Insertion order: the first is the oldest
-    pool.on('acquireRequest', (id) => waitingSince.set(id, performance.now()));
-    pool.on('acquireSuccess', (id) => waitingSince.delete(id));
-    pool.on('acquireFail', (id) => waitingSince.delete(id));
-    return () => {
-
-        if (pool.numPendingCreates() > 0) {
-            return 0;
-        }
-
-        for (const since of waitingSince.values()) {
-            return performance.now() - since;
-        }
-
-        return 0;
-    };
+    return !pool || pool.numPendingCreates() > 0 ? 0 : pool.numPendingAcquires();
 };
 
 

@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 
 
 // Load shedding in front of hapi's request dispatch, decided by hapi's own load measurement (the same
-// limits, sampled by hapi), by event-loop utilization and by the database pool's queue delay.
+// limits, sampled by hapi), by event-loop utilization and by the database pool's queue.
 //
 // hapi checks its limits only after it has built the request object, and its 503 then runs the
 // extensions, the response event and the request log: 204 µs of CPU per shed request, ~45 % of a
@@ -24,7 +24,7 @@ import type { Config } from './config.ts';
 
 export interface Options {
     readonly limits: Config['load'];
-    readonly databaseQueueDelay: () => number;      // ms the oldest request waiting for a pooled connection has waited
+    readonly waitingForDatabase: () => number;      // Requests waiting for a pooled connection
 }
 
 
@@ -76,7 +76,7 @@ const internals = {
 
 export const gate = function (server: Server, options: Options): void {
 
-    const { limits, databaseQueueDelay } = options;
+    const { limits, waitingForDatabase } = options;
     const bodies = new Map(internals.reasons.map((reason) => [reason, internals.body(reason)]));
     const utilization = limits.maxEventLoopUtilization ? internals.utilization(server) : () => 0;
 
@@ -99,7 +99,7 @@ export const gate = function (server: Server, options: Options): void {
             return 'rss';
         }
 
-        if (limits.maxDatabaseQueueDelayMs && databaseQueueDelay() > limits.maxDatabaseQueueDelayMs) {
+        if (limits.maxDatabaseWaiting && waitingForDatabase() >= limits.maxDatabaseWaiting) {
             return 'database pool';
         }
 

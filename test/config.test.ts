@@ -47,16 +47,17 @@ describe('configuration', () => {
         expect(http.headersTimeoutMs).toBeGreaterThan(http.keepAliveTimeoutMs);
     });
 
-    it('sheds load in production by default (event-loop delay and utilization, database queue delay), never in development', () => {
+    it('sheds load in production by default (event-loop delay and utilization, the pool\'s queue), never in development', () => {
 
-        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, maxDatabaseQueueDelayMs: 0 };
+        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, maxDatabaseWaiting: 0 };
         expect(Config.load({}).load).toEqual(off);
-        expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items' }).load).toEqual({ ...off, sampleIntervalMs: 100, maxEventLoopDelayMs: 100, maxEventLoopUtilization: 0.85, maxDatabaseQueueDelayMs: 10 });
+        expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items' }).load).toEqual({ ...off, sampleIntervalMs: 100, maxEventLoopDelayMs: 100, maxEventLoopUtilization: 0.85, maxDatabaseWaiting: 10 });
+        expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items', DB_POOL_MAX: '25' }).load.maxDatabaseWaiting).toBe(25);
         // A limit of hapi's sampler turns sampling on: hapi would refuse the limit without it.
         expect(Config.load({ LOAD_MAX_RSS_BYTES: '209715200' }).load).toEqual({ ...off, sampleIntervalMs: 100, maxRssBytes: 209_715_200 });
-        // Utilization and the queue delay are the service's own, not hapi's sampler's.
+        // Utilization and the pool's queue are the service's own, not hapi's sampler's.
         expect(Config.load({ LOAD_MAX_EVENT_LOOP_UTILIZATION: '0.9' }).load).toEqual({ ...off, maxEventLoopUtilization: 0.9 });
-        expect(Config.load({ LOAD_MAX_DB_QUEUE_DELAY_MS: '25' }).load).toEqual({ ...off, maxDatabaseQueueDelayMs: 25 });
+        expect(Config.load({ LOAD_MAX_DB_WAITING: '25' }).load).toEqual({ ...off, maxDatabaseWaiting: 25 });
         expect(() => Config.load({ LOAD_MAX_EVENT_LOOP_UTILIZATION: '1.5' })).toThrow(/LOAD_MAX_EVENT_LOOP_UTILIZATION: must be less than or equal to 1/);
     });
 

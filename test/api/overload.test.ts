@@ -129,7 +129,7 @@ it('sheds past the event-loop utilization limit before hapi sees the request, an
 
 
 // One pooled connection, a database 2 x 200 ms away: a request holds the connection, the next waits
-// for it; once that one has waited past the limit, a new request is shed at once, and stores nothing.
+// for it; with one waiting at the limit, a new request is shed at once, and stores nothing.
 const queuedBehindSlowDatabase = async function (env: Record<string, string>): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number }> {
 
     const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
@@ -160,9 +160,9 @@ const queuedBehindSlowDatabase = async function (env: Record<string, string>): P
 };
 
 
-it('sheds at once while a request has waited for a pooled connection past the queue delay limit', async () => {
+it('sheds at once while as many requests wait for a pooled connection as the limit allows', async () => {
 
-    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_QUEUE_DELAY_MS: '100' });
+    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_WAITING: '1' });
     expect(outcome.problems).toEqual([]);
     expect(outcome.ms).toBeLessThan(100);               // Not queued behind the slow database
     expect(outcome.stored).toBe(false);
@@ -171,9 +171,9 @@ it('sheds at once while a request has waited for a pooled connection past the qu
 });
 
 
-it('negative control: without the queue delay limit the same request waits its turn and is served', async () => {
+it('negative control: without the limit on the pool\'s queue the same request waits its turn and is served', async () => {
 
-    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_QUEUE_DELAY_MS: '0' });
+    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_WAITING: '0' });
     expect(outcome.problems).not.toEqual([]);
     expect(outcome.status).toBe(201);
     expect(outcome.ms).toBeGreaterThan(400);

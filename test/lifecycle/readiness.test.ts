@@ -101,7 +101,7 @@ it('stays ready while a busy pool answers other queries, and fails when nothing 
 
     // Shedding off: it would answer most of the 60 clients below with 503 instead of letting them queue
     // for the one connection, and would shed the requests right after them, which this test needs served.
-    const app = await App.start({ env: { DATABASE_URL: database.url, DB_POOL_MAX: '1', READY_DB_PING_TIMEOUT_MS: '50', READY_CACHE_MS: '0', DB_STATEMENT_TIMEOUT_MS: '20000', LOAD_MAX_EVENT_LOOP_UTILIZATION: '0', LOAD_MAX_DB_QUEUE_DELAY_MS: '0' } });
+    const app = await App.start({ env: { DATABASE_URL: database.url, DB_POOL_MAX: '1', READY_DB_PING_TIMEOUT_MS: '50', READY_CACHE_MS: '0', DB_STATEMENT_TIMEOUT_MS: '20000', LOAD_MAX_EVENT_LOOP_UTILIZATION: '0', LOAD_MAX_DB_WAITING: '0' } });
     const readyShare = async (ms: number) => {
 
         const statuses: number[] = [];
