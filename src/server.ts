@@ -60,15 +60,7 @@ const internals = {
         }
 
         return h.continue;
-    },
-
-    // Event-loop utilization is judged over a longer window than hapi's sample, in src/shedding.ts only.
-    load: (limits: Config['load']): Hapi.ServerOptions['load'] => ({
-        sampleInterval: limits.sampleIntervalMs,
-        maxEventLoopDelay: limits.maxEventLoopDelayMs,
-        maxHeapUsedBytes: limits.maxHeapUsedBytes,
-        maxRssBytes: limits.maxRssBytes
-    })
+    }
 };
 
 
@@ -81,8 +73,14 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         port: config.port,
         router: { stripTrailingSlash: true },
         // The same limits shed in front of hapi (src/shedding.ts); hapi's own check behind it still sees a
-        // loop blocked since the last sample. Its 503s get their Retry-After in onPreResponse.
-        load: internals.load(config.load),
+        // loop blocked since the last sample. Its 503s get their Retry-After in onPreResponse. Utilization
+        // and the pool's queue are judged in src/shedding.ts only.
+        load: {
+            sampleInterval: config.load.sampleIntervalMs,
+            maxEventLoopDelay: config.load.maxEventLoopDelayMs,
+            maxHeapUsedBytes: config.load.maxHeapUsedBytes,
+            maxRssBytes: config.load.maxRssBytes
+        },
         routes: {
             payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
             validate: { failAction: internals.failAction },
