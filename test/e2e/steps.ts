@@ -282,7 +282,9 @@ export const rolloutRestart = async function (context: Context): Promise<StepRes
     await Proof.apply(options, options.values);
     const verdict = Proof.judge(results);
     await Proof.picture(options.out, results, context.rate);
-    return { ok: verdict.pass, details: { checks: verdict.checks }, rollout: results };
+    // What failed, not only how many: a status alone does not say which of the service's 503s it was.
+    const failures = Object.fromEntries(results.filter((result) => result.summary.failed).map((result) => [result.summary.scenario, result.summary.failureDetails]));
+    return { ok: verdict.pass, details: { checks: verdict.checks, failures }, rollout: results };
 };
 
 
