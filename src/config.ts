@@ -90,7 +90,8 @@ const internals = {
 
         // hapi's own load shedding (server option `load`): past a limit every new request is a 503 with
         // Retry-After, cheap enough that a process at twice its capacity keeps serving what it accepts.
-        // 0 turns a limit off. Production sheds at 100 ms of event-loop delay by default.
+        // 0 turns a limit off. Production sheds at 100 ms of event-loop delay by default, held for 500 ms
+        // (src/shedding.ts: one late sample is a stall, not an overload).
         LOAD_SAMPLE_INTERVAL_MS: ms(10_000).default(0)
             .when('LOAD_MAX_EVENT_LOOP_DELAY_MS', { is: Joi.number().greater(0), then: sampled })
             .when('LOAD_MAX_HEAP_USED_BYTES', { is: Joi.number().greater(0), then: sampled })

@@ -72,12 +72,12 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         host: config.host,
         port: config.port,
         router: { stripTrailingSlash: true },
-        // The same limits shed in front of hapi (src/shedding.ts); hapi's own check behind it still sees a
-        // loop blocked since the last sample. Its 503s get their Retry-After in onPreResponse. Utilization
-        // and the pool's queue are judged in src/shedding.ts only.
+        // hapi samples the load; src/shedding.ts judges it in front of hapi. The memory limits stay here
+        // too, where hapi's check behind the gate still sees a sample newer than the gate's. The event-loop
+        // delay does not: hapi would shed on one sample, the backlog of a stall that has already ended.
+        // Its 503s get their Retry-After in onPreResponse.
         load: {
             sampleInterval: config.load.sampleIntervalMs,
-            maxEventLoopDelay: config.load.maxEventLoopDelayMs,
             maxHeapUsedBytes: config.load.maxHeapUsedBytes,
             maxRssBytes: config.load.maxRssBytes
         },
