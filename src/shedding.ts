@@ -32,9 +32,9 @@ export interface Options {
 const internals = {
     // Utilization is judged over a window, not hapi's single 100 ms sample: one busy sample (a new
     // process compiling its first requests, a neighbour taking the CPU) shed the first requests a new
-    // pod was sent. A window of 500 ms, moved every 50 ms.
+    // pod was sent. A window of 500 ms, moved every step.
     utilizationWindowMs: 500,
-    sampleStepMs: 50,
+    stepMs: 50,
 
     // Overload is pressure that lasts. A stall (a neighbour holding the CPU, a collection, a new process
     // compiling its first requests) also delays the loop, keeps it busy and queues requests for the
@@ -52,37 +52,29 @@ const internals = {
         return Buffer.from(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: `Server under heavy load (${reason})` }));
     },
 
-    // Event-loop utilization over the last window, from node's own counters: from the newest mark at
-    // least a window old (a loop blocked for longer widens the window to the block); 0 until a whole
-    // window has passed since the listener started. Every step then calls onStep.
-    sampler(server: Server, onStep: () => void): () => number {
+    // Event-loop utilization over the last window, from node's own counters, sampled at every step: from
+    // the newest mark at least a window old (a loop blocked for longer widens the window to the block);
+    // 0 until a whole window has passed since the first sample.
+    utilization(): { sample: () => void; value: () => number } {
 
         const marks: { at: number; elu: ReturnType<typeof performance.eventLoopUtilization> }[] = [];
-        const mark = () => marks.push({ at: performance.now(), elu: performance.eventLoopUtilization() });
         let current = 0;
-        let timer: NodeJS.Timeout | undefined;
-        server.events.on('start', () => {
+        const sample = () => {
 
-            mark();
-            timer = setInterval(() => {
+            marks.push({ at: performance.now(), elu: performance.eventLoopUtilization() });
+            const now = marks.at(-1)!;
+            while (marks.length > 2 && marks[1]!.at <= now.at - internals.utilizationWindowMs) {
+                marks.shift();
+            }
 
-                mark();
-                const now = marks.at(-1)!;
-                while (marks.length > 2 && marks[1]!.at <= now.at - internals.utilizationWindowMs) {
-                    marks.shift();
-                }
+            const from = marks[0]!;
+            current = now.at - from.at >= internals.utilizationWindowMs ? performance.eventLoopUtilization(now.elu, from.elu).utilization : 0;
+        };
 
-                const from = marks[0]!;
-                current = now.at - from.at >= internals.utilizationWindowMs ? performance.eventLoopUtilization(now.elu, from.elu).utilization : 0;
-                onStep();
-            }, internals.sampleStepMs).unref();
-        });
-
-        server.events.on('stop', () => clearInterval(timer));
-        return () => current;
+        return { sample, value: () => current };
     },
 
-    // Whether the process is overloaded. Pressure is counted per step of the sampler: a step is pressed
+    // Whether the process is overloaded. Pressure is counted per step (stepMs): a step is pressed
     // when any observation in it (the step's own, every request's) saw pressure, so a queue that empties
     // for a moment between two requests does not break a run (when every observation had to see it, the
     // 2x overload was never shed: 737 connections refused, accepted p99 4.8 s); a whole step without any
@@ -132,6 +124,7 @@ export const gate = function (server: Server, options: Options): void {
     const bodies = new Map(internals.reasons.map((reason) => [reason, internals.body(reason)]));
 
     // Pressure: what an overload looks like at this instant, and also a stall.
+    const utilization = limits.maxEventLoopUtilization ? internals.utilization() : null;
     const pressure = (): typeof internals.reasons[number] | null => {
 
         if (limits.maxEventLoopDelayMs && server.load.eventLoopDelay > limits.maxEventLoopDelayMs) {
@@ -141,25 +134,35 @@ export const gate = function (server: Server, options: Options): void {
         // Utilization alone also counts a process warming up or waiting for a CPU a neighbour holds: the
         // rollout proof saw new pods shed 9 requests at 100 req/s. Only with requests queued for the
         // database does a busy loop mean more work than the process gets through.
-        if (limits.maxEventLoopUtilization && utilization() > limits.maxEventLoopUtilization && waitingForDatabase() > 0) {
+        const waiting = waitingForDatabase();
+        if (utilization && utilization.value() > limits.maxEventLoopUtilization && waiting > 0) {
             return 'event loop utilization';
         }
 
-        if (limits.maxDatabaseWaiting && waitingForDatabase() >= limits.maxDatabaseWaiting) {
+        if (limits.maxDatabaseWaiting && waiting >= limits.maxDatabaseWaiting) {
             return 'database pool';
         }
 
         return null;
     };
 
+    // Every step samples utilization and observes pressure, so a run is seen when no request comes.
     const overload = internals.sustained();
-    const step = () => {
+    if (limits.maxEventLoopDelayMs || utilization || limits.maxDatabaseWaiting) {
+        let timer: NodeJS.Timeout | undefined;
+        server.events.on('start', () => {
 
-        overload.observe(pressure() !== null);
-        overload.step();
-    };
+            utilization?.sample();
+            timer = setInterval(() => {
 
-    const utilization = limits.maxEventLoopDelayMs || limits.maxEventLoopUtilization || limits.maxDatabaseWaiting ? internals.sampler(server, step) : () => 0;
+                utilization?.sample();
+                overload.observe(pressure() !== null);
+                overload.step();
+            }, internals.stepMs).unref();
+        });
+
+        server.events.on('stop', () => clearInterval(timer));
+    }
 
     // Memory limits are not a stall: past them every request is shed at once, as hapi does.
     const shed = (): typeof internals.reasons[number] | null => {
