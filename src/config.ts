@@ -88,9 +88,9 @@ const internals = {
         HTTP_RESPONSE_TIMEOUT_MS: ms(600_000).default(10_000),
         HTTP_MAX_BODY_BYTES: Joi.number().integer().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
 
-        // hapi's own load shedding (server option `load`): past a limit every new request is a 503 with
-        // Retry-After, cheap enough that a process at twice its capacity keeps serving what it accepts.
-        // 0 turns a limit off. Production sheds at 100 ms of event-loop delay by default, held for 500 ms
+        // Load shedding on hapi's own load measurement (src/shedding.ts): past a limit every new request is
+        // a 503 with Retry-After, cheap enough that a process at twice its capacity keeps serving what it
+        // accepts. 0 turns a limit off. Production sheds at 100 ms of event-loop delay by default, held for 500 ms
         // (src/shedding.ts: one late sample is a stall, not an overload).
         LOAD_SAMPLE_INTERVAL_MS: ms(10_000).default(0)
             .when('LOAD_MAX_EVENT_LOOP_DELAY_MS', { is: Joi.number().greater(0), then: sampled })

@@ -43,8 +43,8 @@ const internals = {
             return unavailable;
         }
 
-        // hapi's load limits answer 503 before routing; a client told when to retry spreads its retries
-        // instead of coming straight back to a process that is shedding.
+        // A 503 (hapi's response deadline, any other) says when to retry: a client told so spreads its
+        // retries instead of coming straight back to a process that cannot serve it.
         if (response.output.statusCode === 503) {
             response.output.headers['retry-after'] ??= '1';
         }
@@ -72,15 +72,10 @@ export const create = async function (options: ServerOptions): Promise<Server> {
         host: config.host,
         port: config.port,
         router: { stripTrailingSlash: true },
-        // hapi samples the load; src/shedding.ts judges it in front of hapi. The memory limits stay here
-        // too, where hapi's check behind the gate still sees a sample newer than the gate's. The event-loop
-        // delay does not: hapi would shed on one sample, the backlog of a stall that has already ended.
-        // Its 503s get their Retry-After in onPreResponse.
-        load: {
-            sampleInterval: config.load.sampleIntervalMs,
-            maxHeapUsedBytes: config.load.maxHeapUsedBytes,
-            maxRssBytes: config.load.maxRssBytes
-        },
+        // hapi samples the load; src/shedding.ts judges it in front of hapi. No limit here: hapi's check
+        // behind the gate would read the same sample again for every request the gate let through, and on
+        // the event-loop delay it would shed the backlog of a stall that has already ended.
+        load: { sampleInterval: config.load.sampleIntervalMs },
         routes: {
             payload: { maxBytes: config.http.maxBodyBytes, allow: 'application/json' },
             validate: { failAction: internals.failAction },
