@@ -50,10 +50,9 @@ const internals = {
                 NODE_ENV: 'production',
                 MIGRATE_ON_START: 'false',
                 SHUTDOWN_DELAY_MS: '0',                 // Only shortens the stop between variants
-                // autocannon's closed loop keeps the process saturated, which these two limits exist to
-                // refuse (503 past 0.85 utilization or a queue as long as the pool): what is measured
-                // is what a served request costs.
-                LOAD_MAX_EVENT_LOOP_UTILIZATION: '0',
+                // autocannon's closed loop keeps the process saturated, which this limit exists to refuse
+                // (503 while a queue as long as the pool stands): what is measured is what a served
+                // request costs.
                 LOAD_MAX_DB_WAITING: '0',
                 ...env
             }
