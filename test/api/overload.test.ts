@@ -134,9 +134,10 @@ it('negative control: one stall past the event-loop delay limit sheds nothing, i
 });
 
 
-// One pooled connection, a database 2 x 200 ms away: a request holds the connection, the next ones wait
-// for it; with the queue at the limit for standMs, a new request is shed at once, and stores nothing.
-const queuedBehindSlowDatabase = async function (env: Record<string, string>, standMs: number): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number }> {
+// One pooled connection, a database 2 x 200 ms away: the first of `queue` requests holds the connection,
+// the rest wait for it; with the queue at the limit for standMs, a new request is shed at once, and
+// stores nothing.
+const queuedBehindSlowDatabase = async function (env: Record<string, string>, standMs: number, queue = 3): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number }> {
 
     const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
     const url = new URL(database.url);
@@ -146,7 +147,7 @@ const queuedBehindSlowDatabase = async function (env: Record<string, string>, st
         expect((await fetch(`${app.url}/items?limit=1`)).status).toBe(200);        // The one connection, open
         const before = await App.counts(app.db);
         proxy.set({ latencyMs: 200 });
-        const queued = [fetch(`${app.url}/items?limit=3`), fetch(`${app.url}/items?limit=4`), fetch(`${app.url}/items?limit=5`)];
+        const queued = Array.from({ length: queue }, (_, i) => fetch(`${app.url}/items?limit=${i + 3}`));
         await new Promise((resolve) => setTimeout(resolve, standMs));
 
         const started = Date.now();
@@ -181,6 +182,17 @@ it('sheds at once while as many requests have waited for a pooled connection as 
     expect(outcome.stored).toBe(false);
     expect(outcome.queuedStatuses).toEqual([200, 200, 200]);    // What was accepted is served
     expect(outcome.after).toBe(200);                            // The queue empty again: served
+});
+
+
+it('sheds at once, however briefly it stood, a queue four times the limit: no stall makes one', async () => {
+
+    const outcome = await queuedBehindSlowDatabase({ LOAD_MAX_DB_WAITING: '1' }, 100, 5);
+    expect(outcome.problems).toEqual([]);
+    expect(outcome.ms).toBeLessThan(100);
+    expect(outcome.stored).toBe(false);
+    expect(outcome.queuedStatuses).toEqual([200, 200, 200, 200, 200]);
+    expect(outcome.after).toBe(200);
 });
 
 
