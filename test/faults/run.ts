@@ -49,7 +49,7 @@ export interface Scenario {
     readonly key: string;
     readonly description: string;
     readonly values?: Record<string, unknown>;
-    readonly client?: { readonly idempotencyKeys?: boolean; readonly retries?: boolean; readonly maxSocketsPerClient?: number };
+    readonly client?: { readonly idempotencyKeys?: boolean; readonly retries?: boolean; readonly retryBudget?: boolean; readonly maxSocketsPerClient?: number };
     readonly rate?: (context: Context, timing: Timing) => number | ((elapsedMs: number) => number);
     readonly prepare?: (context: Context) => Promise<() => Promise<void>>;     // Returns its undo
     readonly fault: (running: Running, timing: Timing) => Promise<Measure.Window[]>;
@@ -82,6 +82,7 @@ const internals = {
     timeoutMs: 5000,
     mix: { get: 45, list: 10, post: 25, patch: 20 } as Record<Load.Op, number>,
     retry: { writeAttempts: 8, readAttempts: 2, baseDelayMs: 100, maxDelayMs: 2000, deadlineMs: 30_000 } satisfies Load.RetryPolicy,
+    retryBudget: { maxTokens: 10, tokenRatio: 0.1 } satisfies Load.RetryBudget,      // gRFC A6's example
     applied: new WeakMap<Context, string>(),
 
     async closedLoop(service: Load.Target, name: string, ms: number): Promise<Load.LoadResult> {
@@ -179,7 +180,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
             clients: 4,
             maxSocketsPerClient: scenario.client?.maxSocketsPerClient ?? 64,
             mix: internals.mix,
-            ...(scenario.client?.retries === false ? {} : { retry: internals.retry }),
+            ...(scenario.client?.retries === false ? {} : { retry: scenario.client?.retryBudget ? { ...internals.retry, budget: internals.retryBudget } : internals.retry }),
             idempotencyKeys: scenario.client?.idempotencyKeys ?? true,
             runId: `${scenario.key}-${Date.now().toString(36)}`
         });

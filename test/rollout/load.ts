@@ -32,6 +32,7 @@ export interface Sample {
     readonly detail: string;                // Error code or the ingress's upstream error, for failures
     readonly inFlightLost: boolean;         // Sent on an established connection that was then cut
     readonly attempts: number;
+    readonly connectMs: number;             // The last attempt's wait for a new connection (0 on a reused one)
 }
 
 
@@ -47,6 +48,16 @@ export interface RetryPolicy {
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
     readonly deadlineMs: number;            // No attempt starts later than this after the scheduled time
+    readonly budget?: RetryBudget;
+}
+
+
+// gRPC's retry throttling (gRFC A6), shared by the generator's clients: every failed attempt takes a
+// token, every success gives back tokenRatio, and no retry starts while half the tokens or fewer are
+// left, so retries stay near tokenRatio of what succeeds however much is shed.
+export interface RetryBudget {
+    readonly maxTokens: number;
+    readonly tokenRatio: number;
 }
 
 
@@ -92,6 +103,7 @@ interface Response {
     status: number;
     headers: http.IncomingHttpHeaders;
     body: string;
+    connectMs: number;
 }
 
 
@@ -175,6 +187,8 @@ export const start = function (options: LoadOptions): Load {
         let written = false;
         let connection: { address: string; port: number } | undefined;
         let reused = false;
+        let connectMs = 0;
+        const sentAt = performance.now();
 
         const req = http.request({ agent: internals.pick(agents[path]), host: target.host, port: target.port, method, path: url, headers }, (res) => {
 
@@ -183,7 +197,7 @@ export const start = function (options: LoadOptions): Load {
             res.once('end', () => {
 
                 clearTimeout(timer);
-                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() });
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), connectMs });
             });
         });
 
@@ -200,6 +214,7 @@ export const start = function (options: LoadOptions): Load {
             if (!connection) {
                 socket.once('connect', () => {
 
+                    connectMs = performance.now() - sentAt;
                     connection = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
                     localPorts.set(socket, connection);
                 });
@@ -233,14 +248,28 @@ export const start = function (options: LoadOptions): Load {
         req.end(body);
     });
 
-    // The good client: the same request again after a backoff, as long as the policy allows.
+    // The good client: the same request again after a backoff, as long as the policy (and its budget) allows.
+    const budget = options.retry?.budget;
+    let tokens = budget?.maxTokens ?? 0;
+    const spend = (outcome: Response | Failure): boolean => {
+
+        if (!budget) {
+            return true;
+        }
+
+        const failed = internals.retriable(outcome);
+        tokens = failed ? Math.max(0, tokens - 1) : Math.min(budget.maxTokens, tokens + budget.tokenRatio);
+        return tokens > budget.maxTokens / 2;
+    };
+
     const attempt = async (at: number, path: Path, method: string, url: string, headers: http.OutgoingHttpHeaders, body?: string): Promise<Outcome> => {
 
         const policy = options.retry;
         const limit = !policy ? 1 : method === 'GET' ? policy.readAttempts : policy.writeAttempts;
         for (let attempts = 1; ; ++attempts) {
             const outcome = await send(path, method, url, headers, body);
-            if (attempts >= limit || !internals.retriable(outcome) || stopping) {
+            const allowed = spend(outcome);
+            if (attempts >= limit || !internals.retriable(outcome) || stopping || !allowed) {
                 return { ...outcome, attempts };
             }
 
@@ -307,7 +336,7 @@ export const start = function (options: LoadOptions): Load {
                     forget(target);                                 // Applied or not: the version is unknown now
                 }
 
-                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost, attempts: outcome.attempts });
+                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost, attempts: outcome.attempts, connectMs: 0 });
                 return;
             }
 
@@ -341,7 +370,7 @@ export const start = function (options: LoadOptions): Load {
             }
 
             const upstreamCut = status === 502 && /ECONNRESET|socket hang up|EPIPE/.test(detail);
-            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut, attempts: outcome.attempts });
+            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut, attempts: outcome.attempts, connectMs: outcome.connectMs });
         });
 
         inFlight.add(settled);
