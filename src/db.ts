@@ -61,7 +61,7 @@ export const create = function (options: DbOptions): Db {
         },
         // min 0: no connection is held while idle, and a database that is down at start is not an error.
         // A short acquire timeout turns an exhausted pool into a fast 503 instead of a minute-long hang.
-        pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
+        pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000, afterCreate: disposeWhenUnsure },
         acquireConnectionTimeout: options.acquireTimeoutMs,
         ...(log ? {
             log: {
@@ -80,6 +80,47 @@ export const create = function (options: DbOptions): Db {
 
     knex.on('query-response', () => answered(knex));
     return knex;
+};
+
+
+// pg's query_timeout stops waiting for an answer but leaves the query on the wire, and drops what is
+// queued behind it unsent, a transaction's ROLLBACK included. Lent out again, the connection would still
+// be inside that transaction on the server: the next autocommit write ran in it, was answered 201 and
+// vanished with the session (test/api/unavailable.test.ts). After such a failure the connection's state
+// is unknown, so knex's own flag makes the pool destroy it on release instead.
+interface PgConnection {
+    __knex__disposed?: unknown;
+    query(...args: unknown[]): unknown;
+}
+
+
+const disposeWhenUnsure = function (connection: PgConnection, done: (err: Error | null, connection: PgConnection) => void): void {
+
+    const query = connection.query.bind(connection);
+    const dispose = (err: unknown) => {
+
+        if (err && isUnavailable(err)) {
+            connection.__knex__disposed = err;
+        }
+    };
+
+    connection.query = (...args: unknown[]) => {
+
+        const callback = args.at(-1);
+        if (typeof callback === 'function') {                      // knex's own queries
+            return query(...args.slice(0, -1), (err: unknown, result: unknown) => {
+
+                dispose(err);
+                callback(err, result);
+            });
+        }
+
+        const result = query(...args) as Promise<unknown>;         // The prepared statements (src/sql.ts)
+        result.catch(dispose);
+        return result;
+    };
+
+    done(null, connection);
 };
 
 

@@ -10,7 +10,8 @@ import * as Db from './db.ts';
 // and an unnamed query is parsed and planned by PostgreSQL every time. Here knex still writes the
 // SQL, once, at import; each request only binds values. The connection comes from and goes back to
 // knex's pool, so the acquire timeout (a fast 503), statement_timeout, cancellation by
-// application_name at shutdown and destroy() waiting for it all hold as for any knex query.
+// application_name at shutdown, destroy() waiting for it and a connection of unknown state never lent
+// again (src/db.ts) all hold as for any knex query.
 // pg prepares a named statement once per connection and then only binds and executes it.
 
 
@@ -64,7 +65,6 @@ export const prepare = function <P extends Record<string, unknown>>(name: string
 
 
 interface PgConnection {
-    __knex__disposed?: unknown;
     query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
@@ -77,15 +77,6 @@ export const rows = async function <P extends Record<string, unknown>, R>(db: Db
         const result = await connection.query({ name: statement.name, text: statement.text, values: statement.values(params) });
         Db.answered(db);
         return result.rows as R[];
-    }
-    catch (err) {
-        // pg stopped waiting, but the query may still be on the wire: the connection's state is
-        // unknown, so the pool destroys it on release instead of lending it out again (knex's own flag).
-        if (Db.isUnavailable(err)) {
-            connection.__knex__disposed = err;
-        }
-
-        throw err;
     }
     finally {
         void client.releaseConnection(connection);

@@ -159,3 +159,40 @@ it('answers 503 with Retry-After at the response deadline when the database is s
     expect(outcome.slowestMs).toBeLessThan(800 + 700);
     expect(outcome.recovered).toBe(true);
 }, 20_000);
+
+
+// pg's query_timeout stops waiting but leaves the timed-out query on the wire, and drops a ROLLBACK
+// still queued behind it unsent: a transaction that timed out would go back to the pool open, the next
+// autocommit write on that connection would run inside it, be answered 201 and vanish when the server
+// ends the session. Found by the fault run's slow network (creates without Idempotency-Key: 3
+// acknowledged writes lost).
+it('keeps a write acknowledged on the connection a timed-out transaction used', async () => {
+
+    const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
+    const url = new URL(database.url);
+    url.port = String(proxy.address.port);
+    const app = await App.start({ databaseUrl: url.toString(), env: { DB_POOL_MAX: '1', DB_STATEMENT_TIMEOUT_MS: '300', DB_POOL_ACQUIRE_TIMEOUT_MS: '5000' } });
+    const observer = new pg.Client({ connectionString: database.url });
+    await observer.connect();
+    try {
+        const created = await fetch(`${app.url}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'patched' }) });
+        const { id } = await created.json() as { id: string };
+        proxy.set({ blackhole: true });
+        const patched = await fetch(`${app.url}/items/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', 'if-match': '"1"' }, body: JSON.stringify({ quantity: 7 }) });
+        expect(patched.status).toBe(503);
+        await new Promise((resolve) => setTimeout(resolve, 3000));                // Past every client-side timeout of the transaction
+        proxy.set({ blackhole: false });
+
+        const res = await fetch(`${app.url}/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'acknowledged' }) });
+        expect(res.status).toBe(201);
+        const item = await res.json() as { id: string };
+        const { rows } = await observer.query('select id from items where id = $1', [item.id]);
+        expect(rows).toHaveLength(1);                                               // Committed: seen from another session
+    }
+    finally {
+        proxy.set({ blackhole: false });
+        await observer.end();
+        await app.stop();
+        await proxy.close();
+    }
+}, 20_000);
