@@ -446,6 +446,8 @@ const soak = function (): Scenario {
             running.notes.sustained = sustained;
             const from = performance.now();
             const samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[] = [];
+            const rolloutsAtS: number[] = [];
+            running.notes.rolloutsAtS = rolloutsAtS;
             const durationMs = 600_000;
             let nextRollout = from + 120_000;
             while (performance.now() - from < durationMs) {
@@ -461,6 +463,7 @@ const soak = function (): Scenario {
                 }
 
                 if (performance.now() >= nextRollout && performance.now() - from < durationMs - 30_000) {
+                    rolloutsAtS.push(Math.round((performance.now() - running.startedAt) / 100) / 10);
                     await Cluster.must('kubectl rollout restart', Cluster.kubectl(context.cluster, ['rollout', 'restart', `deployment/${context.release}`, '-n', context.namespace]));
                     await Cluster.must('kubectl rollout status', Cluster.rolloutStatus(context.cluster, context.namespace, context.release, '5m'));
                     nextRollout += 120_000;
@@ -474,6 +477,14 @@ const soak = function (): Scenario {
         },
         judge: (result) => {
 
+            // When the failures came, against rolloutsAtS: seconds from the start of the load, and how many.
+            const failedAtS: Record<number, number> = {};
+            for (const sample of result.load.samples.filter((one) => one.kind !== 'ok' && one.kind !== 'conflict')) {
+                const second = Math.floor((sample.at - result.load.startedAt) / 1000);
+                failedAtS[second] = (failedAtS[second] ?? 0) + 1;
+            }
+
+            result.notes.failedAtS = failedAtS;
             const trend = result.notes.trend as { rssSlopeMbPerMin: number } | undefined;
             return [...internals.common(result), { check: 'no failed request', pass: result.measures.failed === 0 },
                 { check: 'RSS flat: slope under 1 MB/min (per pod, after its first minute)', pass: trend !== undefined && trend.rssSlopeMbPerMin < 1 }];
