@@ -182,12 +182,12 @@ export const gate = function (server: Server, options: Options): void {
             return 'rss';
         }
 
-        const reason = pressure();
         if (limits.maxDatabaseWaiting && waitingForDatabase() >= internals.surgeFactor * limits.maxDatabaseWaiting) {
             overload.observe(true);
             return 'database pool';
         }
 
+        const reason = pressure();
         return overload.observe(reason !== null) ? reason : null;
     };
 
