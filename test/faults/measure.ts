@@ -35,8 +35,6 @@ export interface Percentiles {
 const internals = {
     settleMs: 2000,                         // "After" starts this long after the last fault ends
 
-    failed: (sample: Load.Sample) => sample.kind !== 'ok' && sample.kind !== 'conflict',
-
     percentile(sorted: readonly number[], p: number): number | null {
 
         if (!sorted.length) {
@@ -50,9 +48,13 @@ const internals = {
 };
 
 
+/** Failed as the client saw it: neither served nor a 412 on a version it raced. */
+export const failed = (sample: Load.Sample): boolean => sample.kind !== 'ok' && sample.kind !== 'conflict';
+
+
 export const percentiles = function (samples: readonly Load.Sample[]): Percentiles {
 
-    const sorted = samples.filter((sample) => !internals.failed(sample)).map((sample) => sample.latencyMs).sort((a, b) => a - b);
+    const sorted = samples.filter((sample) => !failed(sample)).map((sample) => sample.latencyMs).sort((a, b) => a - b);
     return { count: sorted.length, p50: internals.percentile(sorted, 50), p99: internals.percentile(sorted, 99) };
 };
 
@@ -60,7 +62,7 @@ export const percentiles = function (samples: readonly Load.Sample[]): Percentil
 export const measure = function (load: Load.LoadResult, windows: readonly Window[], warmedAt: number): Measures {
 
     const samples = load.samples;
-    const failures = samples.filter(internals.failed).sort((a, b) => a.at - b.at);
+    const failures = samples.filter(failed).sort((a, b) => a.at - b.at);
     const failedByKind = Object.fromEntries(failureKinds.map((kind) => [kind, failures.filter((sample) => sample.kind === kind).length]));
     const firstFault = Math.min(...windows.map((window) => window.from));
     const lastFault = Math.max(...windows.map((window) => window.to));
@@ -70,7 +72,7 @@ export const measure = function (load: Load.LoadResult, windows: readonly Window
 
     // Disturbed: failed, retried, or far slower than before the fault.
     const slow = Math.max(250, 3 * (percentiles(before).p99 ?? 0));
-    const disturbed = samples.filter((sample) => sample.at >= firstFault && (internals.failed(sample) || sample.attempts > 1 || sample.latencyMs > slow));
+    const disturbed = samples.filter((sample) => sample.at >= firstFault && (failed(sample) || sample.attempts > 1 || sample.latencyMs > slow));
     const lastDisturbed = disturbed.length ? Math.max(...disturbed.map((sample) => sample.at)) : lastFault;
 
     return {

@@ -85,34 +85,20 @@ const internals = {
     retryBudget: { maxTokens: 10, tokenRatio: 0.1 } satisfies Load.RetryBudget,      // gRFC A6's example
     applied: new WeakMap<Context, string>(),
 
-    async closedLoop(service: Load.Target, name: string, ms: number): Promise<Load.LoadResult> {
+    // A closed loop (32 in flight) or an open loop at a rate, for ms, no retries.
+    async load(service: Load.Target, name: string, ms: number, shape: { rate: number } | { concurrency: number }): Promise<Load.LoadResult> {
 
         const generator = Load.start({
-            rate: 0, concurrency: 32, timeoutMs: 5000, maxDurationMs: ms + 2000, service,
-            clients: 4, maxSocketsPerClient: 16, mix: internals.mix, runId: `${name}-${Date.now().toString(36)}`
-        });
-        await sleep(ms);
-        return await generator.stop();
-    },
-
-    async openLoop(service: Load.Target, name: string, rate: number, ms: number): Promise<Load.LoadResult> {
-
-        const generator = Load.start({
-            rate, timeoutMs: 5000, maxDurationMs: ms + 2000, service,
-            clients: 4, maxSocketsPerClient: 64, mix: internals.mix, runId: `${name}-${Date.now().toString(36)}`
+            ...('rate' in shape ? { rate: shape.rate, maxSocketsPerClient: 64 } : { rate: 0, concurrency: shape.concurrency, maxSocketsPerClient: 16 }),
+            timeoutMs: 5000, maxDurationMs: ms + 2000, service,
+            clients: 4, mix: internals.mix, runId: `${name}-${Date.now().toString(36)}`
         });
         await sleep(ms);
         return await generator.stop();
     },
 
     // After the first second of a run: what it settled to.
-    settled: (result: Load.LoadResult) => result.samples.filter((sample) => sample.at - result.startedAt >= 1000),
-
-    p99(samples: readonly Load.Sample[]): number | null {
-
-        const sorted = samples.filter((sample) => sample.kind === 'ok' || sample.kind === 'conflict').map((sample) => sample.latencyMs).sort((a, b) => a - b);
-        return sorted.length ? Math.round(sorted[Math.ceil(0.99 * sorted.length) - 1]!) : null;
-    }
+    settled: (result: Load.LoadResult) => result.samples.filter((sample) => sample.at - result.startedAt >= 1000)
 };
 
 
@@ -128,7 +114,7 @@ export const sheddingOff = { app: { load: { maxEventLoopDelayMs: 0, maxEventLoop
 /** JIT, pools and conntrack warmed by 4 s of closed loop: new pods before a measurement. */
 export const warm = async function (service: Load.Target): Promise<void> {
 
-    await internals.closedLoop(service, 'warm', 4000);
+    await internals.load(service, 'warm', 4000, { concurrency: 32 });
 };
 
 
@@ -136,13 +122,13 @@ export const warm = async function (service: Load.Target): Promise<void> {
 export const capacity = async function (service: Load.Target, seconds: number): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
 
     await warm(service);
-    const result = await internals.closedLoop(service, 'capacity', seconds * 1000);
+    const result = await internals.load(service, 'capacity', seconds * 1000, { concurrency: 32 });
     const measured = internals.settled(result);
-    const ok = measured.filter((sample) => sample.kind === 'ok' || sample.kind === 'conflict');
+    const failed = measured.filter(Measure.failed).length;
     return {
-        perSecond: Math.round(ok.length / ((result.stoppedAt - result.startedAt - 1000) / 1000)),
-        p99Ms: internals.p99(measured),
-        failed: measured.length - ok.length
+        perSecond: Math.round((measured.length - failed) / ((result.stoppedAt - result.startedAt - 1000) / 1000)),
+        p99Ms: Measure.percentiles(measured).p99,
+        failed
     };
 };
 
@@ -161,8 +147,8 @@ export const sustainedRate = async function (service: Load.Target, closedLoop: n
     let perSecond = 0;
     for (let tenths = 3; tenths <= 10; ++tenths) {
         const rate = Math.round(closedLoop * tenths / 10);
-        const measured = internals.settled(await internals.openLoop(service, 'sustained', rate, stepMs));
-        const step = { rate, p99Ms: internals.p99(measured), failed: measured.filter((sample) => sample.kind !== 'ok' && sample.kind !== 'conflict').length };
+        const measured = internals.settled(await internals.load(service, 'sustained', stepMs, { rate }));
+        const step = { rate, p99Ms: Measure.percentiles(measured).p99, failed: measured.filter(Measure.failed).length };
         steps.push(step);
         if (step.failed || step.p99Ms === null || step.p99Ms > p99BoundMs) {
             break;

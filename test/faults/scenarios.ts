@@ -9,7 +9,7 @@ import * as Proof from '../rollout/proof.ts';
 import * as Cluster from '../support/cluster.ts';
 import * as TcpProxy from '../support/tcp-proxy.ts';
 import * as Host from './host.ts';
-import type * as Measure from './measure.ts';
+import * as Measure from './measure.ts';
 import type { Context, Result, Scenario } from './run.ts';
 import * as Run from './run.ts';
 
@@ -378,10 +378,10 @@ const overload = function (variant: { key: string; description: string; values?:
             result.notes.p99AcceptedMs = Math.round(p99 * 10) / 10;
             // Where the accepted requests waited: for a new connection (a full listen queue drops SYNs,
             // retransmitted after 1 s and 3 s), or in the service.
-            const reused = accepted.filter((sample) => sample.connectMs === 0).map((sample) => sample.latencyMs).sort((a, b) => a - b);
+            const reused = accepted.filter((sample) => sample.connectMs === 0);
             result.notes.accepted = {
                 count: accepted.length,
-                p99OnReusedConnectionsMs: reused.length ? Math.round(reused[Math.ceil(0.99 * reused.length) - 1]! * 10) / 10 : null,
+                p99OnReusedConnectionsMs: Measure.percentiles(reused).p99,
                 onNewConnections: accepted.length - reused.length,
                 connectOver500Ms: accepted.filter((sample) => sample.connectMs > 500).length
             };
@@ -479,7 +479,7 @@ const soak = function (): Scenario {
 
             // When the failures came, against rolloutsAtS: seconds from the start of the load, and how many.
             const failedAtS: Record<number, number> = {};
-            for (const sample of result.load.samples.filter((one) => one.kind !== 'ok' && one.kind !== 'conflict')) {
+            for (const sample of result.load.samples.filter(Measure.failed)) {
                 const second = Math.floor((sample.at - result.load.startedAt) / 1000);
                 failedAtS[second] = (failedAtS[second] ?? 0) + 1;
             }

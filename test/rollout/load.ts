@@ -251,13 +251,12 @@ export const start = function (options: LoadOptions): Load {
     // The good client: the same request again after a backoff, as long as the policy (and its budget) allows.
     const budget = options.retry?.budget;
     let tokens = budget?.maxTokens ?? 0;
-    const spend = (outcome: Response | Failure): boolean => {
+    const spend = (failed: boolean): boolean => {
 
         if (!budget) {
             return true;
         }
 
-        const failed = internals.retriable(outcome);
         tokens = failed ? Math.max(0, tokens - 1) : Math.min(budget.maxTokens, tokens + budget.tokenRatio);
         return tokens > budget.maxTokens / 2;
     };
@@ -268,8 +267,9 @@ export const start = function (options: LoadOptions): Load {
         const limit = !policy ? 1 : method === 'GET' ? policy.readAttempts : policy.writeAttempts;
         for (let attempts = 1; ; ++attempts) {
             const outcome = await send(path, method, url, headers, body);
-            const allowed = spend(outcome);
-            if (attempts >= limit || !internals.retriable(outcome) || stopping || !allowed) {
+            const retriable = internals.retriable(outcome);
+            const allowed = spend(retriable);
+            if (attempts >= limit || !retriable || stopping || !allowed) {
                 return { ...outcome, attempts };
             }
 
