@@ -26,6 +26,7 @@ export interface Config {
         readonly requestTimeoutMs: number;
         readonly responseTimeoutMs: number;
         readonly maxBodyBytes: number;
+        readonly acceptors: number;
     };
     readonly load: {
         readonly sampleIntervalMs: number;
@@ -87,6 +88,9 @@ const internals = {
         // it below the clients' and balancers' timeouts; 0 turns it off.
         HTTP_RESPONSE_TIMEOUT_MS: ms(600_000).default(10_000),
         HTTP_MAX_BODY_BYTES: Joi.number().integer().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+        // Sockets accepting on the port (src/listener.ts): more than one when a saturated loop must still
+        // take new connections quickly; each then sets SO_REUSEPORT, so a second process could share the port.
+        HTTP_ACCEPTORS: Joi.number().integer().min(1).max(16).default(1),
 
         // Load shedding on hapi's own load measurement (src/shedding.ts): past a limit every new request is
         // a 503 with Retry-After, cheap enough that a process at twice its capacity keeps serving what it
@@ -177,7 +181,8 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
             headersTimeoutMs: value.HTTP_HEADERS_TIMEOUT_MS,
             requestTimeoutMs: value.HTTP_REQUEST_TIMEOUT_MS,
             responseTimeoutMs: value.HTTP_RESPONSE_TIMEOUT_MS,
-            maxBodyBytes: value.HTTP_MAX_BODY_BYTES
+            maxBodyBytes: value.HTTP_MAX_BODY_BYTES,
+            acceptors: value.HTTP_ACCEPTORS
         },
         load: {
             sampleIntervalMs: value.LOAD_SAMPLE_INTERVAL_MS,

@@ -5,6 +5,7 @@ import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
 import type { Config } from './config.ts';
 import * as Db from './db.ts';
 import * as Items from './items/routes.ts';
+import { Listener } from './listener.ts';
 import type { Logger } from './logger.ts';
 import * as MethodNotAllowed from './method-not-allowed.ts';
 import * as OpenApi from './openapi.ts';
@@ -71,6 +72,7 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     const server = Hapi.server({
         host: config.host,
         port: config.port,
+        listener: new Listener(config.http.acceptors),
         router: { stripTrailingSlash: true },
         // hapi samples the load; src/shedding.ts judges it in front of hapi. No limit here: hapi's check
         // behind the gate would read the same sample again for every request the gate let through, and on

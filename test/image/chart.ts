@@ -24,6 +24,7 @@ export const chartEnv = function (databaseUrl: string, metricsPort: number): Rec
         MIGRATE_ON_START: 'false',
         HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
         HTTP_HEADERS_TIMEOUT_MS: '66000',
+        HTTP_ACCEPTORS: '4',
         SHUTDOWN_DELAY_MS: String(budgets.delayMs),
         SHUTDOWN_DRAIN_TIMEOUT_MS: String(budgets.drainMs),
         SHUTDOWN_CLEANUP_TIMEOUT_MS: String(budgets.cleanupMs)
