@@ -11,6 +11,10 @@ export interface Config {
     readonly databaseUrl: string | undefined;
     readonly embeddedDatabaseDir: string;
     readonly migrateOnStart: boolean;
+    readonly warmup: {
+        readonly requests: number;
+        readonly budgetMs: number;
+    };
     readonly db: {
         readonly poolMax: number;
         readonly acquireTimeoutMs: number;
@@ -69,6 +73,10 @@ const internals = {
             .when('NODE_ENV', { is: 'production', then: Joi.required() }),
         EMBEDDED_POSTGRES_DIR: Joi.string().default(fileURLToPath(new URL('../.data/postgres', import.meta.url))),
         MIGRATE_ON_START: Joi.boolean().when('NODE_ENV', { is: 'production', then: Joi.any().default(false), otherwise: Joi.any().default(true) }),
+        // Before readiness (src/warmup.ts): the pool opens its connections and the request path runs this
+        // many times in process, nothing stored, within the budget. 0 turns it off (development, tests).
+        WARMUP_REQUESTS: Joi.number().integer().min(0).max(100_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(2000), otherwise: Joi.any().default(0) }),
+        WARMUP_BUDGET_MS: ms(60_000).default(5000),
 
         DB_POOL_MAX: Joi.number().integer().min(1).max(100).default(10),
         DB_POOL_ACQUIRE_TIMEOUT_MS: ms(60_000).min(1).default(2000),
@@ -167,6 +175,10 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
         databaseUrl: value.DATABASE_URL,
         embeddedDatabaseDir: value.EMBEDDED_POSTGRES_DIR,
         migrateOnStart: value.MIGRATE_ON_START,
+        warmup: {
+            requests: value.WARMUP_REQUESTS,
+            budgetMs: value.WARMUP_BUDGET_MS
+        },
         db: {
             poolMax: value.DB_POOL_MAX,
             acquireTimeoutMs: value.DB_POOL_ACQUIRE_TIMEOUT_MS,

@@ -13,13 +13,15 @@ import * as Logger from './logger.ts';
 import { redactUrl } from './redact.ts';
 import * as Telemetry from './telemetry.ts';
 import * as Timers from './timers.ts';
+import * as Warmup from './warmup.ts';
 
 
 // The whole life of the process, in order.
 //
 // Start: listen first (liveness answers while the database is still unreachable), then reach the
-// database with backoff, apply or verify migrations, start background jobs, and only then report
-// started and ready. Nothing here crash-loops on a missing database.
+// database with backoff, apply or verify migrations, warm the pool and the request path, start
+// background jobs, and only then report started and ready. Nothing here crash-loops on a missing
+// database.
 //
 // Stop, on SIGTERM or SIGINT, each phase bounded by its own budget:
 //   delay    readiness fails at once; the listener stays open and every request is served, while
@@ -336,6 +338,11 @@ export const run = async function (resources: Resources): Promise<void> {
             const pending = await Db.pendingMigrations(db);
             if (pending.length) {
                 throw new Error(`migrations not applied: ${pending.join(', ')}`);
+            }
+
+            if (config.warmup.requests) {
+                const warmup = await Warmup.run(server, db, { ...config.warmup, connections: config.db.poolMax });
+                log.info({ warmup }, 'warmed up');
             }
 
             if (startupAbort.signal.aborted) {

@@ -36,7 +36,7 @@ export const plugin: Plugin<RequestLogOptions> = {
 
         server.events.on('response', (request) => {
 
-            if (ignored.has(request.path) || !logger.isLevelEnabled('info')) {
+            if (ignored.has(request.path) || request.app.warmup || !logger.isLevelEnabled('info')) {  // src/warmup.ts
                 return;
             }
 

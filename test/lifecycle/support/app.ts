@@ -90,7 +90,8 @@ const internals = {
         SHUTDOWN_DELAY_MS: '300',
         SHUTDOWN_DRAIN_TIMEOUT_MS: '1000',
         SHUTDOWN_CLEANUP_TIMEOUT_MS: '1500',
-        DB_START_RETRY_MAX_MS: '500'
+        DB_START_RETRY_MAX_MS: '500',
+        WARMUP_REQUESTS: '0'                        // Seconds of CPU per start; test/lifecycle/warmup.test.ts turns it on
     } as Record<string, string>
 };
 
