@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
@@ -19,13 +18,6 @@ const internals = {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     out: fileURLToPath(new URL('../.out/bench/', import.meta.url)),
     binMs: 500,
-    clockTicks: 100,                                // USER_HZ, for /proc/<pid>/stat
-
-    cpuMs(pid: number): number {
-
-        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        return (Number(fields[11]) + Number(fields[12])) * 1000 / internals.clockTicks;          // utime + stime
-    },
 
     get(agent: Agent, port: number, path: string): Promise<number> {
 
@@ -75,7 +67,8 @@ const main = async function (): Promise<void> {
 
                 try {
                     const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-                    const cpuAtReady = internals.cpuMs(server.pid);
+                    const cpuSeconds = Processes.cpuSeconds(server.pid)!;
+                    const cpuAtReady = cpuSeconds();
                     const startedAt = performance.now();
                     const sent: Promise<{ at: number; ms: number | null }>[] = [];
                     for (let i = 0; i < rate * seconds; ++i) {
@@ -90,7 +83,7 @@ const main = async function (): Promise<void> {
                     }
 
                     const samples = await Promise.all(sent);
-                    const cpuMs = internals.cpuMs(server.pid) - cpuAtReady;
+                    const cpuMs = (cpuSeconds() - cpuAtReady) * 1000;
                     agent.destroy();
                     const bins = [];
                     for (let from = 0; from < seconds * 1000; from += internals.binMs) {

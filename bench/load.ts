@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 import autocannon from 'autocannon';
 import type { RawRequest, Result } from 'autocannon';
+
+import * as Processes from './processes.ts';
 
 
 // The load generator, run as its own process (pinned to its own CPU when pinning is on) so it
@@ -42,30 +43,6 @@ export interface Summary {
 
 
 const internals = {
-
-    // CPU time of the server process, from /proc (Linux only). When other work on the machine
-    // steals cycles, req/s drops with it but CPU per request moves far less: the steadier comparison.
-    cpuSeconds(pid: number | undefined): (() => number) | null {
-
-        if (pid === undefined) {
-            return null;
-        }
-
-        try {
-            const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-            const read = () => {
-
-                const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-                return (Number(fields[11]) + Number(fields[12])) / ticks;           // utime + stime
-            };
-
-            read();
-            return read;
-        }
-        catch {
-            return null;
-        }
-    },
 
     // Resident memory at the end of the measured load, what a container's memory limit is held against.
     rssMB(pid: number | undefined): number | null {
@@ -160,7 +137,7 @@ const internals = {
 
 export const measure = async function (job: Job): Promise<Summary> {
 
-    const cpu = internals.cpuSeconds(job.serverPid);
+    const cpu = Processes.cpuSeconds(job.serverPid);
     const warmup = job.warmupSeconds > 0 ? await internals.attack(job, job.warmupSeconds) : null;
     const cpuBefore = cpu?.();
     const result = await internals.attack(job, job.durationSeconds);

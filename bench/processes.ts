@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +53,32 @@ export const command = function (cpus: string | undefined, argv: string[]): [str
 
 
 export { freePort } from '../src/embedded-db.ts';
+
+
+// CPU time of a process in seconds, from /proc (Linux only): a reader, or null where there is none.
+// When other work on the machine steals cycles, req/s drops with it but CPU per request moves far
+// less: the steadier comparison.
+export const cpuSeconds = function (pid: number | undefined): (() => number) | null {
+
+    if (pid === undefined) {
+        return null;
+    }
+
+    try {
+        const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+        const read = () => {
+
+            const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+            return (Number(fields[11]) + Number(fields[12])) / ticks;           // utime + stime
+        };
+
+        read();
+        return read;
+    }
+    catch {
+        return null;
+    }
+};
 
 
 export interface Server {

@@ -40,14 +40,15 @@ export class Listener extends Http.Server {
     // hapi calls listen(port, address, callback) for TCP; every other form is node's own.
     override listen(...args: unknown[]): this {
 
-        const [port, host, callback] = args;
+        const [port, address, callback] = args;
         if (this.#acceptors === 1 || typeof port !== 'number' || typeof callback !== 'function') {
             return super.listen(...args as Parameters<Http.Server['listen']>);
         }
 
-        return super.listen({ port, host: (host as string | null) ?? undefined, reusePort: true }, () => {
+        const host = (address as string | null) ?? undefined;
+        return super.listen({ port, host, reusePort: true }, () => {
 
-            void this.#listenExtra((host as string | null) ?? undefined).then(() => (callback as () => void)(), (err: unknown) => {
+            void this.#listenExtra(host).then(() => (callback as () => void)(), (err: unknown) => {
 
                 this.close();
                 this.emit('error', err);
