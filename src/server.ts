@@ -98,7 +98,7 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     // the property when the listener starts (the slow-header lifecycle test holds it to that).
     (server.listener as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(Math.max(Math.floor(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs) / 4), 50), 1000);
 
-    Shedding.gate(server, { limits: config.load, waitingForDatabase: () => Db.waiting(db) });
+    Shedding.gate(server, { limits: config.load, logger, waitingForDatabase: () => Db.waiting(db) });
 
     await server.register({ plugin: RequestLog.plugin, options: { logger, ignorePaths: ['/openapi.json'] } });
     if (Telemetry.active()) {

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Server } from '@hapi/hapi';
 
 import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
 
 
 // Load shedding in front of hapi's request dispatch, decided by hapi's own load measurement (the same
@@ -23,8 +24,12 @@ import type { Config } from './config.ts';
 // is written before hapi does any work. They shed only pressure that lasts (internals.sustainMs): a
 // stall looks the same for a moment. Health checks never reach the gate: terminus answers them first.
 
+type Reason = 'event loop' | 'event loop utilization' | 'heap' | 'rss' | 'database pool';
+
+
 export interface Options {
     readonly limits: Config['load'];
+    readonly logger: Logger;
     readonly waitingForDatabase: () => number;      // Requests waiting for a pooled connection
 }
 
@@ -50,7 +55,11 @@ const internals = {
     // 503, and the requests accepted meanwhile set its p99.
     surgeFactor: 4,
 
-    reasons: ['event loop', 'event loop utilization', 'heap', 'rss', 'database pool'] as const,
+    reasons: ['event loop', 'event loop utilization', 'heap', 'rss', 'database pool'] satisfies Reason[],
+
+    // An episode of shedding ends once nothing has been shed for this long: one line when it starts
+    // (what pressed, at that moment) and one when it ends (how many, for how long), not one a request.
+    episodeGapMs: 1000,
 
     body(reason: string): Buffer {
 
@@ -120,6 +129,37 @@ const internals = {
         };
 
         return { observe, step };
+    },
+
+    // Shedding as the operator sees it: one warning when a pod starts to shed, with the measurements that
+    // made it, and one when it stops, with what was shed by reason (a warning too, so a log kept at warn
+    // shows where each episode ended). 503s answered here never reach hapi and its request log.
+    episodes(logger: Logger, state: () => Record<string, number>): { shed: (reason: Reason) => void; step: () => void } {
+
+        let episode: { since: number; last: number; shed: Partial<Record<Reason, number>> } | null = null;
+
+        const shed = (reason: Reason) => {
+
+            const now = performance.now();
+            if (!episode) {
+                episode = { since: now, last: now, shed: {} };
+                logger.warn({ reason, ...state() }, 'load shedding started');
+            }
+
+            episode.last = now;
+            episode.shed[reason] = (episode.shed[reason] ?? 0) + 1;
+        };
+
+        const step = () => {
+
+            const now = performance.now();
+            if (episode && now - episode.last >= internals.episodeGapMs) {
+                logger.warn({ shed: episode.shed, durationMs: Math.round(episode.last - episode.since) }, 'load shedding stopped');
+                episode = null;
+            }
+        };
+
+        return { shed, step };
     }
 };
 
@@ -131,7 +171,7 @@ export const gate = function (server: Server, options: Options): void {
 
     // Pressure: what an overload looks like at this instant, and also a stall.
     const utilization = limits.maxEventLoopUtilization ? internals.utilization() : null;
-    const pressure = (): typeof internals.reasons[number] | null => {
+    const pressure = (): Reason | null => {
 
         if (limits.maxEventLoopDelayMs && server.load.eventLoopDelay > limits.maxEventLoopDelayMs) {
             return 'event loop';
@@ -152,9 +192,16 @@ export const gate = function (server: Server, options: Options): void {
         return null;
     };
 
-    // Every step samples utilization and observes pressure, so a run is seen when no request comes.
+    const episodes = internals.episodes(options.logger, () => ({
+        databaseWaiting: waitingForDatabase(),
+        eventLoopDelayMs: Math.round(server.load.eventLoopDelay),
+        eventLoopUtilization: Math.round((utilization?.value() ?? 0) * 100) / 100
+    }));
+
+    // Every step samples utilization and observes pressure, so a run is seen when no request comes, and
+    // ends a shedding episode.
     const overload = internals.sustained();
-    if (limits.maxEventLoopDelayMs || utilization || limits.maxDatabaseWaiting) {
+    if (limits.maxEventLoopDelayMs || utilization || limits.maxDatabaseWaiting || limits.maxHeapUsedBytes || limits.maxRssBytes) {
         let timer: NodeJS.Timeout | undefined;
         server.events.on('start', () => {
 
@@ -164,6 +211,7 @@ export const gate = function (server: Server, options: Options): void {
                 utilization?.sample();
                 overload.observe(pressure() !== null);
                 overload.step();
+                episodes.step();
             }, internals.stepMs).unref();
         });
 
@@ -171,7 +219,7 @@ export const gate = function (server: Server, options: Options): void {
     }
 
     // Memory limits are not a stall: past them every request is shed at once, as hapi does.
-    const shed = (): typeof internals.reasons[number] | null => {
+    const shed = (): Reason | null => {
 
         const load = server.load;
         if (limits.maxHeapUsedBytes && load.heapUsed > limits.maxHeapUsedBytes) {
@@ -201,6 +249,8 @@ export const gate = function (server: Server, options: Options): void {
             dispatch!(req, res);
             return;
         }
+
+        episodes.shed(reason);
 
         const body = bodies.get(reason)!;
         res.writeHead(503, {

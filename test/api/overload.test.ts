@@ -137,7 +137,7 @@ it('negative control: one stall past the event-loop delay limit sheds nothing, i
 // One pooled connection, a database 2 x 200 ms away: the first of `queue` requests holds the connection,
 // the rest wait for it; with the queue at the limit for standMs, a new request is shed at once, and
 // stores nothing.
-const queuedBehindSlowDatabase = async function (env: Record<string, string>, standMs: number, queue = 3): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number }> {
+const queuedBehindSlowDatabase = async function (env: Record<string, string>, standMs: number, queue = 3): Promise<{ status: number; ms: number; problems: string[]; stored: boolean; queuedStatuses: number[]; after: number; shedding: Record<string, unknown>[] }> {
 
     const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
     const url = new URL(database.url);
@@ -165,7 +165,13 @@ const queuedBehindSlowDatabase = async function (env: Record<string, string>, st
             after = (await fetch(`${app.url}/items?limit=1`)).status;
         }
 
-        return { status: res.status, ms, problems, stored, queuedStatuses, after };
+        // The episode's two log lines: the stop comes once nothing has been shed for a second.
+        const shedding = () => app.logs().filter((line) => /^load shedding/.test(String(line.msg)));
+        for (let i = 0; i < 60 && shedding().length < 2; ++i) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+
+        return { status: res.status, ms, problems, stored, queuedStatuses, after, shedding: shedding() };
     }
     finally {
         await app.stop();
@@ -182,6 +188,13 @@ it('sheds at once while as many requests have waited for a pooled connection as 
     expect(outcome.stored).toBe(false);
     expect(outcome.queuedStatuses).toEqual([200, 200, 200]);    // What was accepted is served
     expect(outcome.after).toBe(200);                            // The queue empty again: served
+
+    // The operator sees the episode: what pressed when it started, and what was shed by the end.
+    expect(outcome.shedding.map(({ level, msg, reason, shed }) => ({ level, msg, reason, shed }))).toEqual([
+        { level: 'warn', msg: 'load shedding started', reason: 'database pool', shed: undefined },
+        { level: 'warn', msg: 'load shedding stopped', reason: undefined, shed: { 'database pool': 1 } }
+    ]);
+    expect(outcome.shedding[0]!.databaseWaiting).toBeGreaterThanOrEqual(1);        // The limit
 });
 
 
