@@ -341,7 +341,7 @@ export const run = async function (resources: Resources): Promise<void> {
             }
 
             if (config.warmup.requests) {
-                const warmup = await Warmup.run(server, db, { ...config.warmup, connections: config.db.poolMax });
+                const warmup = await Warmup.run(server, db, { ...config.warmup, connections: config.db.poolMax, signal: startupAbort.signal });
                 log.info({ warmup }, 'warmed up');
             }
 

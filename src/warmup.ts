@@ -26,6 +26,7 @@ export interface Options {
     readonly requests: number;
     readonly budgetMs: number;
     readonly connections: number;                  // The pool's size
+    readonly signal: AbortSignal;                   // A shutdown signal during the warm-up: stop at the next batch
 }
 
 
@@ -34,6 +35,7 @@ export interface Report {
     readonly connections: number;
     readonly durationMs: number;
     readonly statuses: Record<number, number>;      // Answers by status: 503s mean the database did not keep up
+    readonly aborted: boolean;
 }
 
 
@@ -64,7 +66,7 @@ export const run = async function (server: Server, db: Db, options: Options): Pr
 
     let requests = 0;
     const statuses: Record<number, number> = {};
-    while (requests < options.requests && performance.now() - startedAt < options.budgetMs) {
+    while (requests < options.requests && performance.now() - startedAt < options.budgetMs && !options.signal.aborted) {
         const mix = internals.requests();
         const answers = await Promise.all(Array.from({ length: internals.batch }, (_, i) => server.inject({ ...mix[i % mix.length]!, app: { warmup: true } })));
         for (const { statusCode } of answers) {
@@ -74,5 +76,5 @@ export const run = async function (server: Server, db: Db, options: Options): Pr
         requests += internals.batch;
     }
 
-    return { requests, connections: options.connections, durationMs: Math.round(performance.now() - startedAt), statuses };
+    return { requests, connections: options.connections, durationMs: Math.round(performance.now() - startedAt), statuses, aborted: options.signal.aborted };
 };

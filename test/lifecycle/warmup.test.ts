@@ -43,3 +43,26 @@ it('opens every pooled connection and runs the request path before it reports st
     expect(res.status).toBe(200);
     await app.waitForLog((line) => /^\[response\] get \/items /i.test(String(line.msg)));
 });
+
+
+it('stops warming up at a shutdown signal and exits within its phases, without starting', async () => {
+
+    // A warm-up that would run for 20 s: the signal comes once the pool's connections are open.
+    const app = await App.start({ env: { DATABASE_URL: database.url, WARMUP_REQUESTS: '100000', WARMUP_BUDGET_MS: '20000', DB_POOL_MAX: '4' }, waitFor: 'listening' });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+        await expect.poll(async () => (await client.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [App.applicationName(app.pid)])).rows[0].n, { timeout: 10_000, interval: 50 }).toBe(4);
+    }
+    finally {
+        await client.end();
+    }
+
+    const signalledAt = app.signal('SIGTERM');
+    const exit = await app.exited;
+    const warmed = app.logs().find((line) => line.component === 'lifecycle' && line.msg === 'warmed up');
+    expect(warmed?.warmup).toMatchObject({ aborted: true });
+    expect(exit.code).toBe(0);                                      // No phase forced by the watchdog
+    expect(exit.at - signalledAt).toBeLessThan(3000);               // Delay 0.3 s + drain + cleanup, not the 20 s budget
+    expect(app.logs().some((line) => line.component === 'lifecycle' && line.msg === 'started')).toBe(false);
+});
