@@ -106,15 +106,23 @@ export const sigkill = async function (cluster: Cluster.Cluster, containerId: st
 };
 
 
-/** Resident memory and open descriptors of each running container's main process. */
-export const processStats = async function (cluster: Cluster.Cluster, containerIds: readonly string[]): Promise<{ id: string; rssMb: number; fds: number }[]> {
+/** The main process of each running container, in the order given (undefined for one not running). */
+export const containerPids = async function (cluster: Cluster.Cluster, containerIds: readonly string[]): Promise<(number | undefined)[]> {
 
     const tasks = await internals.ctr(cluster, ['tasks', 'ls']);
     const pids = new Map(tasks.stdout.split('\n').slice(1).map((line) => line.trim().split(/\s+/)).filter((fields) => fields[2] === 'RUNNING').map((fields) => [fields[0]!, Number(fields[1])]));
+    return containerIds.map((full) => pids.get(full.replace(/^containerd:\/\//, '')));
+};
+
+
+/** Resident memory and open descriptors of each running container's main process. */
+export const processStats = async function (cluster: Cluster.Cluster, containerIds: readonly string[]): Promise<{ id: string; rssMb: number; fds: number }[]> {
+
+    const pids = await containerPids(cluster, containerIds);
     const stats = [];
-    for (const full of containerIds) {
+    for (const [i, full] of containerIds.entries()) {
         const id = full.replace(/^containerd:\/\//, '');
-        const pid = pids.get(id);
+        const pid = pids[i];
         if (!pid) {
             continue;
         }

@@ -1,4 +1,6 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -10,6 +12,7 @@ import * as Cluster from '../support/cluster.ts';
 import * as TcpProxy from '../support/tcp-proxy.ts';
 import * as Host from './host.ts';
 import * as Measure from './measure.ts';
+import * as PodWatch from './pod-watch.ts';
 import type { Context, Result, Scenario } from './run.ts';
 import * as Run from './run.ts';
 
@@ -33,6 +36,30 @@ const internals = {
 
         const list = await Cluster.get<{ items: PodObject[] }>(context.cluster, `/api/v1/namespaces/${context.namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${context.release},app.kubernetes.io/component!=test`)}`);
         return (list?.items ?? []).filter((pod) => !pod.metadata.labels?.['job-name'] && !pod.metadata.labels?.['batch.kubernetes.io/job-name']);
+    },
+
+    // Each pod's CPU and shedding episodes from now until stop(), seconds from the start of the load
+    // (the origin of rolloutsAtS and of the plots): the timeline in DIR/<scenario>/timeline.json, the
+    // episodes in the notes.
+    watchPods(running: Run.Running, key: string): { stop: () => Promise<void> } {
+
+        const { context } = running;
+        const watch = PodWatch.watch({ cluster: context.cluster, namespace: context.namespace, list: () => internals.pods(context), dir: join(context.out, key, 'pods') });
+        const stop = async () => {
+
+            const timeline = await watch.stop(performance.timeOrigin + running.startedAt);
+            await mkdir(join(context.out, key), { recursive: true });
+            await writeFile(join(context.out, key, 'timeline.json'), `${JSON.stringify(timeline)}\n`);
+            running.notes.shedding = timeline.pods.flatMap((pod) => pod.shedding.map(({ atS, line }) => ({ pod: pod.name, atS, podAgeS: Math.round(atS - pod.runningAtS), ...line })));
+            // The same RSS slope as the 10-s samples', from one sample a second.
+            running.notes.rssEverySecond = timeline.pods.map((pod) => {
+
+                const settled = pod.rssMb.filter(([second]) => second >= pod.runningAtS + 60).map(([second, mb]): [number, number] => [second / 60, mb]);
+                return { pod: pod.name, points: settled.length, mbPerMin: settled.length >= 10 ? Math.round(internals.slope(settled) * 100) / 100 : null };
+            });
+        };
+
+        return { stop };
     },
 
     /** Waits (bounded) until the check holds; returns when it did, or throws. */
@@ -103,18 +130,21 @@ const internals = {
         return (await Host.processStats(context.cluster, ids)).map((stat) => stat.rssMb);
     },
 
-    // Least-squares slope per pod over the samples after its first minute (start-up growth is not a
-    // leak), per minute; the largest over the pods is reported.
+    // Least-squares slope of [x, y] points.
+    slope(points: [number, number][]): number {
+
+        const n = points.length;
+        const mx = points.reduce((sum, [x]) => sum + x, 0) / n;
+        const my = points.reduce((sum, [, y]) => sum + y, 0) / n;
+        const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
+        return sxx ? points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / sxx : 0;
+    },
+
+    // Slope per pod over the samples after its first minute (start-up growth is not a leak), per
+    // minute; the largest over the pods is reported.
     slopes(samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[]) {
 
-        const slope = (points: [number, number][]) => {
-
-            const n = points.length;
-            const mx = points.reduce((sum, [x]) => sum + x, 0) / n;
-            const my = points.reduce((sum, [, y]) => sum + y, 0) / n;
-            const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
-            return sxx ? points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / sxx : 0;
-        };
+        const slope = internals.slope;
 
         const byPod = new Map<string, typeof samples>();
         for (const sample of samples) {
@@ -368,7 +398,10 @@ const overload = function (variant: { key: string; description: string; values?:
 
             const from = running.startedAt + window.from;
             const to = running.startedAt + window.to;
+            const watched = internals.watchPods(running, variant.key);
             await sleep(Math.max(0, to - performance.now()));
+            await sleep(1500);                              // Into the tail: a shedding episode ends 1 s after its last 503
+            await watched.stop();
             running.notes.capacity = capacity;
             running.notes.cpuLimitPerPod = overloadCpuLimit;
             running.notes.probeFailures = await internals.probeFailures(running.context);
@@ -458,6 +491,7 @@ const soak = function (): Scenario {
             const rolloutsAtS: number[] = [];
             running.notes.rolloutsAtS = rolloutsAtS;
             const durationMs = 600_000;
+            const watched = internals.watchPods(running, 'soak');
             let nextRollout = from + 120_000;
             while (performance.now() - from < durationMs) {
                 const pods = await internals.pods(context);
@@ -482,6 +516,7 @@ const soak = function (): Scenario {
             }
 
             running.notes.trend = internals.slopes(samples);
+            await watched.stop();
             return [{ name: 'soak with rollouts', from, to: performance.now() }];
         },
         judge: (result) => {
