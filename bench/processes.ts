@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type * as MemoryLimit from './memory-limit.ts';
@@ -24,6 +24,16 @@ const internals = {
     tail(file: string): string {
 
         return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
+    },
+
+    clockTicks: 0,                                  // /proc's CPU time unit, read once
+
+    // utime + stime from a /proc/<pid>/stat line, in seconds.
+    statCpuSeconds(stat: string): number {
+
+        internals.clockTicks ||= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(fields[11]) + Number(fields[12])) / internals.clockTicks;
     }
 };
 
@@ -65,19 +75,34 @@ export const cpuSeconds = function (pid: number | undefined): (() => number) | n
     }
 
     try {
-        const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-        const read = () => {
-
-            const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-            return (Number(fields[11]) + Number(fields[12])) / ticks;           // utime + stime
-        };
-
+        const read = () => internals.statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
         read();
         return read;
     }
     catch {
         return null;
     }
+};
+
+
+// CPU time, in seconds, of every process whose command is `name` (all of PostgreSQL's, say) that is
+// running now: what those that exited since the last call used is not counted.
+export const commandCpuSeconds = function (name: string): number {
+
+    let seconds = 0;
+    for (const entry of readdirSync('/proc')) {
+        if (/^\d+$/.test(entry)) {
+            try {
+                const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+                seconds += stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name ? internals.statCpuSeconds(stat) : 0;
+            }
+            catch {
+                // Exited meanwhile
+            }
+        }
+    }
+
+    return seconds;
 };
 
 

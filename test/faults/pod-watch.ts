@@ -14,7 +14,8 @@ import * as Host from './host.ts';
 
 // What each pod did during a long scenario, second by second, to tell a pod that shed because it was
 // sent more than its share from one that shed because it was not given the CPU: the CPU its process
-// used, its resident memory, its shedding episodes (from its log), and how busy the whole machine was. The log is followed from the API server (`kubectl logs -f`) from the moment the
+// used, its resident memory, its shedding episodes (from its log), and how busy the whole node was and
+// how much of it PostgreSQL and the load generator (this process) took. The log is followed from the API server (`kubectl logs -f`) from the moment the
 // container runs, since the kubelet deletes a pod's log with the pod. Bounded: one sample a second
 // until stop().
 
@@ -37,6 +38,8 @@ export interface PodTimeline {
 
 export interface Timeline {
     readonly machineBusy: [number, number][];                   // [second, share of all CPUs busy]
+    readonly postgresCores: [number, number][];                 // [second, cores all of PostgreSQL's processes used]
+    readonly loadGeneratorCores: [number, number][];            // [second, cores this process (the clients) used]
     readonly pods: PodTimeline[];
 }
 
@@ -58,12 +61,14 @@ interface Followed {
 
 
 const internals = {
-    machineCpu: async (): Promise<{ busy: number; total: number }> => {
+    // CPU counters read together once a second: the node's, PostgreSQL's and this process's.
+    cpu: async (): Promise<{ at: number; busy: number; total: number; postgres: number; self: number }> => {
 
         const [cpu] = (await readFile('/proc/stat', 'utf8')).split('\n');
         const values = cpu!.split(/\s+/).slice(1).map(Number);
         const total = values.reduce((sum, value) => sum + value, 0);
-        return { busy: total - values[3]! - values[4]!, total };                        // idle, iowait
+        const self = process.cpuUsage();
+        return { at: Date.now(), busy: total - values[3]! - values[4]!, total, postgres: Processes.commandCpuSeconds('postgres'), self: (self.user + self.system) / 1e6 };
     },
 
     async summarise(followed: Followed, originMs: number): Promise<PodTimeline> {
@@ -94,6 +99,8 @@ export const watch = function (options: { cluster: Cluster.Cluster; namespace: s
 
     const followed = new Map<string, Followed>();
     const machineBusy: [number, number][] = [];
+    const postgresCores: [number, number][] = [];
+    const loadGeneratorCores: [number, number][] = [];
     let stopping = false;
 
     const follow = async (pod: PodObject) => {
@@ -151,13 +158,17 @@ export const watch = function (options: { cluster: Cluster.Cluster; namespace: s
 
     const loop = (async () => {
 
-        let machine = await internals.machineCpu();
+        const round = (value: number) => Math.round(value * 100) / 100;
+        let last = await internals.cpu();
         while (!stopping) {
             await sample().catch(() => {});                 // An API hiccup costs one sample, not the scenario
             await sleep(1000);
-            const next = await internals.machineCpu();
-            machineBusy.push([Date.now(), Math.round((next.busy - machine.busy) / (next.total - machine.total) * 100) / 100]);
-            machine = next;
+            const next = await internals.cpu();
+            const seconds = (next.at - last.at) / 1000;
+            machineBusy.push([next.at, round((next.busy - last.busy) / (next.total - last.total))]);
+            postgresCores.push([next.at, round(Math.max(next.postgres - last.postgres, 0) / seconds)]);
+            loadGeneratorCores.push([next.at, round((next.self - last.self) / seconds)]);
+            last = next;
         }
     })();
 
@@ -171,7 +182,8 @@ export const watch = function (options: { cluster: Cluster.Cluster; namespace: s
         }
 
         const pods = await Promise.all([...followed.values()].map((pod) => internals.summarise(pod, originMs)));
-        return { machineBusy: machineBusy.map(([at, busy]): [number, number] => [Math.floor((at - originMs) / 1000), busy]), pods };
+        const seconds = (series: [number, number][]) => series.map(([at, value]): [number, number] => [Math.floor((at - originMs) / 1000), value]);
+        return { machineBusy: seconds(machineBusy), postgresCores: seconds(postgresCores), loadGeneratorCores: seconds(loadGeneratorCores), pods };
     };
 
     return { stop };
