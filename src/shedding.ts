@@ -55,8 +55,6 @@ const internals = {
     // 503, and the requests accepted meanwhile set its p99.
     surgeFactor: 4,
 
-    reasons: ['event loop', 'event loop utilization', 'heap', 'rss', 'database pool'] satisfies Reason[],
-
     // An episode of shedding ends once nothing has been shed for this long: one line when it starts
     // (what pressed, at that moment) and one when it ends (how many, for how long), not one a request.
     episodeGapMs: 1000,
@@ -167,7 +165,7 @@ const internals = {
 export const gate = function (server: Server, options: Options): void {
 
     const { limits, waitingForDatabase } = options;
-    const bodies = new Map(internals.reasons.map((reason) => [reason, internals.body(reason)]));
+    const bodies = new Map<Reason, Buffer>();                  // Each reason's body, built once
 
     // Pressure: what an overload looks like at this instant, and also a stall.
     const utilization = limits.maxEventLoopUtilization ? internals.utilization() : null;
@@ -252,7 +250,11 @@ export const gate = function (server: Server, options: Options): void {
 
         episodes.shed(reason);
 
-        const body = bodies.get(reason)!;
+        let body = bodies.get(reason);
+        if (!body) {
+            body = internals.body(reason);
+            bodies.set(reason, body);
+        }
         res.writeHead(503, {
             'content-type': 'application/json; charset=utf-8',
             'cache-control': 'no-cache',
