@@ -1,6 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type * as MemoryLimit from './memory-limit.ts';
@@ -86,23 +87,17 @@ export const cpuSeconds = function (pid: number | undefined): (() => number) | n
 
 
 // CPU time, in seconds, of every process whose command is `name` (all of PostgreSQL's, say) that is
-// running now: what those that exited since the last call used is not counted.
-export const commandCpuSeconds = function (name: string): number {
+// running now: what those that exited since the last call used is not counted. Asynchronous: it reads
+// every process's stat, and its caller may be a load generator whose event loop times requests.
+export const commandCpuSeconds = async function (name: string): Promise<number> {
 
-    let seconds = 0;
-    for (const entry of readdirSync('/proc')) {
-        if (/^\d+$/.test(entry)) {
-            try {
-                const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-                seconds += stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name ? internals.statCpuSeconds(stat) : 0;
-            }
-            catch {
-                // Exited meanwhile
-            }
-        }
-    }
+    const seconds = await Promise.all((await readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(async (entry) => {
 
-    return seconds;
+        const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');           // '' once exited
+        return stat && stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name ? internals.statCpuSeconds(stat) : 0;
+    }));
+
+    return seconds.reduce((sum, value) => sum + value, 0);
 };
 
 

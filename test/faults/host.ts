@@ -115,6 +115,15 @@ export const containerPids = async function (cluster: Cluster.Cluster, container
 };
 
 
+/** A process's resident memory in MB (0.1 MB steps), or null once it has exited. */
+export const rssMb = async function (pid: number): Promise<number | null> {
+
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    return Number.isFinite(rssKb) ? Math.round(rssKb / 102.4) / 10 : null;
+};
+
+
 /** Resident memory and open descriptors of each running container's main process. */
 export const processStats = async function (cluster: Cluster.Cluster, containerIds: readonly string[]): Promise<{ id: string; rssMb: number; fds: number }[]> {
 
@@ -127,11 +136,10 @@ export const processStats = async function (cluster: Cluster.Cluster, containerI
             continue;
         }
 
-        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-        const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+        const rss = await rssMb(pid);
         const fds = (await readdir(`/proc/${pid}/fd`).catch(() => [])).length;
-        if (Number.isFinite(rssKb)) {
-            stats.push({ id, rssMb: Math.round(rssKb / 102.4) / 10, fds });
+        if (rss !== null) {
+            stats.push({ id, rssMb: rss, fds });
         }
     }
 

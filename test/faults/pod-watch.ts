@@ -15,9 +15,9 @@ import * as Host from './host.ts';
 // What each pod did during a long scenario, second by second, to tell a pod that shed because it was
 // sent more than its share from one that shed because it was not given the CPU: the CPU its process
 // used, its resident memory, its shedding episodes (from its log), and how busy the whole node was and
-// how much of it PostgreSQL and the load generator (this process) took. The log is followed from the API server (`kubectl logs -f`) from the moment the
-// container runs, since the kubelet deletes a pod's log with the pod. Bounded: one sample a second
-// until stop().
+// how much of it PostgreSQL and the load generator (this process) took. The log is followed from the
+// API server (`kubectl logs -f`) from the moment the container runs, since the kubelet deletes a pod's
+// log with the pod. Bounded: one sample a second until stop().
 
 export interface PodObject {
     metadata: { name: string; uid: string; deletionTimestamp?: string };
@@ -68,7 +68,7 @@ const internals = {
         const values = cpu!.split(/\s+/).slice(1).map(Number);
         const total = values.reduce((sum, value) => sum + value, 0);
         const self = process.cpuUsage();
-        return { at: Date.now(), busy: total - values[3]! - values[4]!, total, postgres: Processes.commandCpuSeconds('postgres'), self: (self.user + self.system) / 1e6 };
+        return { at: Date.now(), busy: total - values[3]! - values[4]!, total, postgres: await Processes.commandCpuSeconds('postgres'), self: (self.user + self.system) / 1e6 };
     },
 
     async summarise(followed: Followed, originMs: number): Promise<PodTimeline> {
@@ -148,10 +148,9 @@ export const watch = function (options: { cluster: Cluster.Cluster; namespace: s
             }
 
             pod.lastCpu = seconds === null ? null : { at: now, seconds };
-            const status = pod.pid === null ? '' : await readFile(`/proc/${pod.pid}/status`, 'utf8').catch(() => '');
-            const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-            if (Number.isFinite(rssKb)) {
-                pod.rss.push([now, Math.round(rssKb / 102.4) / 10]);
+            const rssMb = pod.pid === null ? null : await Host.rssMb(pod.pid);
+            if (rssMb !== null) {
+                pod.rss.push([now, rssMb]);
             }
         }
     };

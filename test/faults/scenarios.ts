@@ -399,8 +399,7 @@ const overload = function (variant: { key: string; description: string; values?:
             const from = running.startedAt + window.from;
             const to = running.startedAt + window.to;
             const watched = internals.watchPods(running, variant.key);
-            await sleep(Math.max(0, to - performance.now()));
-            await sleep(1500);                              // Into the tail: a shedding episode ends 1 s after its last 503
+            await sleep(Math.max(0, to - performance.now()) + 1500);        // Into the tail: a shedding episode ends 1 s after its last 503
             await watched.stop();
             running.notes.capacity = capacity;
             running.notes.cpuLimitPerPod = overloadCpuLimit;
