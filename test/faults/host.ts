@@ -145,3 +145,18 @@ export const processStats = async function (cluster: Cluster.Cluster, containerI
 
     return stats;
 };
+
+
+/**
+ * Packets conntrack marked INVALID on this node since boot (/proc/net/stat/nf_conntrack, summed over
+ * its CPUs); null where the file is not there. kube-proxy drops such packets only in FORWARD, on their
+ * way to a pod; a client on the node itself (the load generator here) receives them in INPUT, not
+ * translated back from the pod's address, and the node answers the pod with a reset, which closes the
+ * client's connection (kubernetes/kubernetes#117924).
+ */
+export const conntrackInvalid = async function (): Promise<number | null> {
+
+    const [header, ...rows] = (await readFile('/proc/net/stat/nf_conntrack', 'utf8').catch(() => '')).trim().split('\n');
+    const column = header?.trim().split(/\s+/).indexOf('invalid') ?? -1;
+    return column < 0 ? null : rows.reduce((sum, row) => sum + parseInt(row.trim().split(/\s+/)[column]!, 16), 0);
+};

@@ -11,7 +11,7 @@ import * as Load from '../rollout/load.ts';
 import * as Pods from '../rollout/pods.ts';
 import * as Report from '../rollout/report.ts';
 import type * as Cluster from '../support/cluster.ts';
-import type * as Host from './host.ts';
+import * as Host from './host.ts';
 import * as Measure from './measure.ts';
 
 
@@ -203,6 +203,7 @@ export const run = async function (context: Context, scenario: Scenario): Promis
     let load: Load.LoadResult;
     let windows: Measure.Window[];
     let warmedAt: number;
+    const invalidBefore = await Host.conntrackInvalid();
     try {
         const generator = Load.start({
             rate: scenario.rate?.(context, timing) ?? context.rate,
@@ -232,6 +233,8 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         finally {
             load = await generator.stop();
             await meter.stop();
+            const invalidAfter = await Host.conntrackInvalid();
+            notes.conntrackInvalidPackets = invalidBefore === null || invalidAfter === null ? null : invalidAfter - invalidBefore;
         }
     }
     finally {
