@@ -59,11 +59,18 @@ export const percentiles = function (samples: readonly Load.Sample[]): Percentil
 };
 
 
+/** Failures counted by kind, every kind present (0 when none). */
+export const failedByKind = function (samples: readonly Load.Sample[]): Record<Load.Kind, number> {
+
+    const failures = samples.filter(failed);
+    return Object.fromEntries(failureKinds.map((kind) => [kind, failures.filter((sample) => sample.kind === kind).length])) as Record<Load.Kind, number>;
+};
+
+
 export const measure = function (load: Load.LoadResult, windows: readonly Window[], warmedAt: number): Measures {
 
     const samples = load.samples;
     const failures = samples.filter(failed).sort((a, b) => a.at - b.at);
-    const failedByKind = Object.fromEntries(failureKinds.map((kind) => [kind, failures.filter((sample) => sample.kind === kind).length]));
     const firstFault = Math.min(...windows.map((window) => window.from));
     const lastFault = Math.max(...windows.map((window) => window.to));
     const before = samples.filter((sample) => sample.at >= warmedAt && sample.at < firstFault);
@@ -78,7 +85,7 @@ export const measure = function (load: Load.LoadResult, windows: readonly Window
     return {
         requests: samples.length,
         failed: failures.length,
-        failedByKind,
+        failedByKind: failedByKind(samples),
         retried: samples.filter((sample) => sample.attempts > 1).length,
         attempts: samples.reduce((sum, sample) => sum + sample.attempts, 0),
         errorWindowS: failures.length ? internals.seconds(failures.at(-1)!.at - failures[0]!.at) : 0,

@@ -167,6 +167,15 @@ export const sustainedRate = async function (service: Load.Target, closedLoop: n
 };
 
 
+export interface RolloutStep {
+    readonly rate: number;
+    readonly seconds: number;
+    readonly p99Ms: number | null;
+    readonly failed: number;
+    readonly byKind: Record<Load.Kind, number>;
+}
+
+
 /**
  * The highest open-loop rate at which a whole rollout (rollout(): from the restart until its status is
  * complete, and 5 s more for the last old pod's clients to move) went by with nothing failed, no retries,
@@ -175,9 +184,9 @@ export const sustainedRate = async function (service: Load.Target, closedLoop: n
  * load generator share: in the soak at 70 % of the rate sustained between rollouts, the node was 81-100 %
  * busy during every rollout and the failures came there. 0 when no step down to 40 % held.
  */
-export const heldThroughRollout = async function (service: Load.Target, from: number, rollout: () => Promise<void>): Promise<{ perSecond: number; steps: { rate: number; seconds: number; p99Ms: number | null; failed: number }[] }> {
+export const heldThroughRollout = async function (service: Load.Target, from: number, rollout: () => Promise<void>): Promise<{ perSecond: number; steps: RolloutStep[] }> {
 
-    const steps: { rate: number; seconds: number; p99Ms: number | null; failed: number }[] = [];
+    const steps: RolloutStep[] = [];
     for (let tenths = 10; tenths >= 4; --tenths) {
         const rate = Math.round(from * tenths / 10);
         const generator = internals.start(service, 'rollout-held', 600_000, { rate });
@@ -186,7 +195,7 @@ export const heldThroughRollout = async function (service: Load.Target, from: nu
         await sleep(5000);
         const result = await generator.stop();
         const measured = internals.settled(result);
-        const step = { rate, seconds: Math.round((result.stoppedAt - result.startedAt) / 1000), p99Ms: Measure.percentiles(measured).p99, failed: measured.filter(Measure.failed).length };
+        const step = { rate, seconds: Math.round((result.stoppedAt - result.startedAt) / 1000), p99Ms: Measure.percentiles(measured).p99, failed: measured.filter(Measure.failed).length, byKind: Measure.failedByKind(measured) };
         steps.push(step);
         if (!step.failed) {
             return { perSecond: rate, steps };

@@ -490,7 +490,7 @@ const soak = function (): Scenario {
             }
 
             held = await Run.heldThroughRollout(context.service, sustained.perSecond, () => internals.rollout(context));
-            console.log(`held through a rollout: ${held.perSecond} req/s (${held.steps.map((step) => `${step.rate}: ${step.failed} failed in ${step.seconds} s, p99 ${step.p99Ms} ms`).join('; ')})`);
+            console.log(`held through a rollout: ${held.perSecond} req/s (${held.steps.map((step) => `${step.rate}: ${step.failed} failed ${JSON.stringify(step.byKind)} in ${step.seconds} s, p99 ${step.p99Ms} ms`).join('; ')})`);
             if (!held.perSecond) {
                 throw new Error(`no open-loop rate from 40 % of the sustained ${sustained.perSecond} req/s held through a rollout`);
             }
