@@ -85,7 +85,7 @@ export const measure = function (load: Load.LoadResult, windows: readonly Window
     return {
         requests: samples.length,
         failed: failures.length,
-        failedByKind: failedByKind(samples),
+        failedByKind: failedByKind(failures),
         retried: samples.filter((sample) => sample.attempts > 1).length,
         attempts: samples.reduce((sum, sample) => sum + sample.attempts, 0),
         errorWindowS: failures.length ? internals.seconds(failures.at(-1)!.at - failures[0]!.at) : 0,

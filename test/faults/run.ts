@@ -195,7 +195,8 @@ export const heldThroughRollout = async function (service: Load.Target, from: nu
         await sleep(5000);
         const result = await generator.stop();
         const measured = internals.settled(result);
-        const step = { rate, seconds: Math.round((result.stoppedAt - result.startedAt) / 1000), p99Ms: Measure.percentiles(measured).p99, failed: measured.filter(Measure.failed).length, byKind: Measure.failedByKind(measured) };
+        const failures = measured.filter(Measure.failed);
+        const step = { rate, seconds: Math.round((result.stoppedAt - result.startedAt) / 1000), p99Ms: Measure.percentiles(measured).p99, failed: failures.length, byKind: Measure.failedByKind(failures) };
         steps.push(step);
         if (!step.failed) {
             return { perSecond: rate, steps };
