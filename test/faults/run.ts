@@ -117,17 +117,20 @@ export const mix = internals.mix;
 export const sheddingOff = { app: { load: { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxDatabaseWaiting: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 } } };
 
 
-/** JIT, pools and conntrack warmed by 4 s of closed loop: new pods before a measurement. */
-export const warm = async function (service: Load.Target): Promise<void> {
+/** JIT, pools and conntrack warmed by a closed loop (4 s unless told): new pods before a measurement. */
+export const warm = async function (service: Load.Target, ms = 4000): Promise<void> {
 
-    await internals.load(service, 'warm', 4000, { concurrency: 32 });
+    await internals.load(service, 'warm', ms, { concurrency: 32 });
 };
 
 
-/** Closed loop, many in flight, no retries: what the whole path (this machine's two cores) serves per second. */
-export const capacity = async function (service: Load.Target, seconds: number): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
+/**
+ * Closed loop, many in flight, no retries: what the whole path (this machine's two cores) serves per
+ * second, after warmMs of the same. Pods at a CPU limit need a longer warm-up (scenarios.ts, overload).
+ */
+export const capacity = async function (service: Load.Target, seconds: number, warmMs = 4000): Promise<{ perSecond: number; p99Ms: number | null; failed: number }> {
 
-    await warm(service);
+    await warm(service, warmMs);
     const result = await internals.load(service, 'capacity', seconds * 1000, { concurrency: 32 });
     const measured = internals.settled(result);
     const failed = measured.filter(Measure.failed).length;
