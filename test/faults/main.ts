@@ -3,9 +3,9 @@
 // What the service survives, measured on the local cluster of the real Kubernetes components
 // (k8s/local/cluster.sh): pods SIGKILLed and force-deleted, PostgreSQL restarted (fast, immediate),
 // frozen, or behind a slow and then silent network, twice the measured capacity, 2,000 abusive
-// connections, and (full runs) a 10-minute soak with rollouts. Each under open-loop load from good
-// clients, read back from the database for lost and duplicated writes, with negative controls that
-// must fail. Writes DIR/summary.json and DIR/<scenario>.svg; exits non-zero when a scenario does not
+// connections, and (full runs) a soak, 10 minutes with rollouts and 8 without. Each under open-loop
+// load from good clients, read back from the database for lost and duplicated writes, with negative
+// controls that must fail. Writes DIR/summary.json and DIR/<scenario>.svg; exits non-zero when a scenario does not
 // pass or a control does not fail.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';

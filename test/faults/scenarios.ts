@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
+import YAML from 'yaml';
 
 import type * as Load from '../rollout/load.ts';
 import * as Proof from '../rollout/proof.ts';
@@ -25,8 +27,17 @@ interface PodObject {
     status?: { conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[] };
 }
 
+interface SoakSample {
+    at: number;
+    pod: string;
+    rssMb: number;
+    fds: number;
+    pool: number;
+}
+
 
 const internals = {
+    soakRates: new WeakMap<Context, Awaited<ReturnType<typeof Run.heldThroughRollout>>>(),
     proxyListen: { host: '10.244.0.1', port: 15432 },
     postgresTarget: { host: '10.244.0.1', port: 5432 },
 
@@ -146,9 +157,46 @@ const internals = {
         return sxx ? points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / sxx : 0;
     },
 
-    // Slope per pod over the samples after its first minute (start-up growth is not a leak), per
-    // minute; the largest over the pods is reported.
-    slopes(samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[]) {
+    // The chart's NODE_OPTIONS and a module, loaded before the app (--import, from a data: URL: the
+    // image's filesystem is read-only), that keeps 32 KiB more every second: a leak the soak must catch.
+    leakingNodeOptions(): string {
+
+        const chart = YAML.parse(readFileSync(join(Cluster.root, 'charts', 'item-api', 'values.yaml'), 'utf8')) as { app: { nodeOptions: string } };
+        return `${chart.app.nodeOptions} --import=data:text/javascript,globalThis.leak=[];setInterval(()=>globalThis.leak.push(Buffer.alloc(32768,1)),1000).unref();`;
+    },
+
+    // Every 10 s for ms, each ready pod's RSS, open descriptors and pool size; with rolloutsAtS, a
+    // rollout every 2 minutes (none in the last 30 s), its times recorded there.
+    async soakPhase(running: Run.Running, samples: SoakSample[], ms: number, rolloutsAtS: number[] | null): Promise<void> {
+
+        const { context } = running;
+        const from = performance.now();
+        let nextRollout = from + 120_000;
+        while (performance.now() - from < ms) {
+            const pods = await internals.pods(context);
+            const pools = await Run.poolSizes(context.cluster);
+            for (const pod of pods.filter(internals.ready)) {
+                const id = pod.status?.containerStatuses?.[0]?.containerID;
+                const [stat] = id ? await Host.processStats(context.cluster, [id]) : [];
+                if (stat) {
+                    const pool = Object.entries(pools).filter(([name]) => name.includes(pod.metadata.name)).reduce((sum, [, n]) => sum + n, 0);
+                    samples.push({ at: performance.now(), pod: pod.metadata.name, rssMb: stat.rssMb, fds: stat.fds, pool });
+                }
+            }
+
+            if (rolloutsAtS && performance.now() >= nextRollout && performance.now() - from < ms - 30_000) {
+                rolloutsAtS.push(Math.round((performance.now() - running.startedAt) / 100) / 10);
+                await internals.rollout(context);
+                nextRollout += 120_000;
+            }
+
+            await sleep(10_000);
+        }
+    },
+
+    // Slope per pod over the samples from afterMs after its first one (start-up growth is not a leak),
+    // per minute; the largest over the pods is reported.
+    slopes(samples: SoakSample[], afterMs: number) {
 
         const slope = internals.slope;
 
@@ -159,7 +207,7 @@ const internals = {
 
         const per: { pod: string; rss: number; fds: number; pool: number; points: number }[] = [];
         for (const [pod, list] of byPod) {
-            const settled = list.filter((sample) => sample.at - list[0]!.at >= 60_000);
+            const settled = list.filter((sample) => sample.at - list[0]!.at >= afterMs);
             if (settled.length >= 4) {
                 const minutes = (sample: { at: number }) => sample.at / 60_000;
                 per.push({
@@ -483,14 +531,31 @@ const connectionAbuse = function (variant: { key: string; description: string; v
 // rollouts, where a new pod's start took a quarter to a third of this node's two cores. On a cluster
 // with room for the surge pod the two rates are one; here the lower is the capacity a service that
 // rolls every 2 minutes has.
-const soak = function (): Scenario {
+//
+// Memory is judged on pods that live long enough to show a leak. With a rollout every 2 minutes no pod
+// is older than about 2.5 minutes, and at 1-2 minutes a new pod's RSS still grows while V8 settles:
+// 0.18-2.71 MB/min over the pods of the first soaks, as much as a leak. So after the rollouts the last
+// pods serve the same rate for 8 minutes more, and the RSS check takes each pod's slope from 3 minutes
+// after it was first seen ready. Its control leaks 32 KiB a second (1.9 MB/min) and must fail it.
+const soakMemory = { phaseMs: 480_000, settledAfterMs: 180_000 };
+
+
+const soak = function (variant: { key: string; description: string; rollouts: boolean; values?: Record<string, unknown> }): Scenario {
 
     let sustained: Awaited<ReturnType<typeof Run.sustainedRate>> | null = null;
     let held: Awaited<ReturnType<typeof Run.heldThroughRollout>> | null = null;
     return {
-        key: 'soak',
-        description: '10 minutes at 70 % of the rate held through a rollout, with a rollout every 2 minutes',
+        key: variant.key,
+        description: variant.description,
+        ...(variant.values ? { values: variant.values } : {}),
         async prepare(context) {
+
+            // A control at the rate its scenario searched: the search is what takes the time, and the
+            // control's question (is a leak caught) does not depend on it.
+            held = internals.soakRates.get(context) ?? null;
+            if (held) {
+                return async () => {};
+            }
 
             sustained = await Run.sustainedRate(context.service, context.capacity!, 10_000, 100);
             console.log(`sustained: ${sustained.perSecond} req/s open loop (${sustained.steps.map((step) => `${step.rate}: p99 ${step.p99Ms} ms, ${step.failed} failed`).join('; ')})`);
@@ -504,45 +569,33 @@ const soak = function (): Scenario {
                 throw new Error(`no open-loop rate from 40 % of the sustained ${sustained.perSecond} req/s held through a rollout`);
             }
 
+            internals.soakRates.set(context, held);
             return async () => {};
         },
         rate: () => Math.round(held!.perSecond * 0.7),
         async fault(running) {
 
-            const { context } = running;
             running.notes.sustained = sustained;
             running.notes.heldThroughRollout = held;
-            const from = performance.now();
-            const samples: { at: number; pod: string; rssMb: number; fds: number; pool: number }[] = [];
+            const samples: SoakSample[] = [];
             const rolloutsAtS: number[] = [];
             running.notes.rolloutsAtS = rolloutsAtS;
-            const durationMs = 600_000;
-            const watched = internals.watchPods(running, 'soak');
-            let nextRollout = from + 120_000;
-            while (performance.now() - from < durationMs) {
-                const pods = await internals.pods(context);
-                const pools = await Run.poolSizes(context.cluster);
-                for (const pod of pods.filter(internals.ready)) {
-                    const id = pod.status?.containerStatuses?.[0]?.containerID;
-                    const [stat] = id ? await Host.processStats(context.cluster, [id]) : [];
-                    if (stat) {
-                        const pool = Object.entries(pools).filter(([name]) => name.includes(pod.metadata.name)).reduce((sum, [, n]) => sum + n, 0);
-                        samples.push({ at: performance.now(), pod: pod.metadata.name, rssMb: stat.rssMb, fds: stat.fds, pool });
-                    }
-                }
-
-                if (performance.now() >= nextRollout && performance.now() - from < durationMs - 30_000) {
-                    rolloutsAtS.push(Math.round((performance.now() - running.startedAt) / 100) / 10);
-                    await internals.rollout(context);
-                    nextRollout += 120_000;
-                }
-
-                await sleep(10_000);
+            const watched = internals.watchPods(running, variant.key);
+            const windows: Measure.Window[] = [];
+            if (variant.rollouts) {
+                const from = performance.now();
+                await internals.soakPhase(running, samples, 600_000, rolloutsAtS);
+                windows.push({ name: 'a rollout every 2 minutes', from, to: performance.now() });
             }
 
-            running.notes.trend = internals.slopes(samples);
+            const from = performance.now();
+            await internals.soakPhase(running, samples, soakMemory.phaseMs, null);
+            windows.push({ name: 'no rollouts (memory)', from, to: performance.now() });
+            running.notes.trend = internals.slopes(samples, soakMemory.settledAfterMs);
+            // The first soaks' measure, for comparison: every pod after its first minute, rollouts and all.
+            running.notes.trendFromFirstMinute = internals.slopes(samples, 60_000);
             await watched.stop();
-            return [{ name: 'soak with rollouts', from, to: performance.now() }];
+            return windows;
         },
         judge: (result) => {
 
@@ -555,9 +608,9 @@ const soak = function (): Scenario {
 
             result.notes.failedAtS = failedAtS;
             result.notes.loadStartedAt = new Date(performance.timeOrigin + result.load.startedAt).toISOString();     // To match the database's log
-            const trend = result.notes.trend as { rssSlopeMbPerMin: number } | undefined;
+            const trend = result.notes.trend as { rssSlopeMbPerMin: number | null } | undefined;
             return [...internals.common(result), { check: 'no failed request', pass: result.measures.failed === 0 },
-                { check: 'RSS flat: slope under 1 MB/min (per pod, after its first minute)', pass: trend !== undefined && trend.rssSlopeMbPerMin < 1 }];
+                { check: `RSS flat: slope under 1 MB/min (per pod, from ${soakMemory.settledAfterMs / 60_000} minutes after it was ready)`, pass: trend?.rssSlopeMbPerMin !== null && trend !== undefined && trend.rssSlopeMbPerMin < 1 }];
         }
     };
 };
@@ -575,7 +628,7 @@ export const scenarios = function (options: { short: boolean }): Scenario[] {
         slowNetwork({ key: 'slow-network', description: 'TCP proxy to PostgreSQL: 50-100 ms each way, then every packet held for 6 s' }),
         overload({ key: 'overload', description: 'open loop at twice the measured capacity' }),
         connectionAbuse({ key: 'connection-abuse', description: '2,000 idle or slow-header connections next to normal clients', headersTimeoutMs: 6000 }),
-        ...(options.short ? [] : [soak()])
+        ...(options.short ? [] : [soak({ key: 'soak', description: '10 minutes at 70 % of the rate held through a rollout, a rollout every 2 minutes, then 8 minutes without', rollouts: true })])
     ];
 };
 
@@ -611,6 +664,11 @@ export const controls = function (options: { short: boolean }): Control[] {
             of: 'connection-abuse',
             scenario: connectionAbuse({ key: 'control-connection-abuse-long-timeout', description: 'negative control: headers timeout 61 s', values: { app: { httpKeepAliveTimeoutMs: 60_000, httpHeadersTimeoutMs: 61_000 } }, headersTimeoutMs: 6000 }),
             failedAsItMust: (result) => ((result.notes.abuse as { stillOpen: number } | undefined)?.stillOpen ?? 0) > 0
+        }, {
+            key: 'soak-with-a-leak',
+            of: 'soak',
+            scenario: soak({ key: 'control-soak-leak', description: 'negative control: pods that leak 32 KiB a second (1.9 MB/min), 8 minutes without rollouts', rollouts: false, values: { app: { nodeOptions: internals.leakingNodeOptions() } } }),
+            failedAsItMust: (result) => ((result.notes.trend as { rssSlopeMbPerMin: number | null } | undefined)?.rssSlopeMbPerMin ?? 0) >= 1
         }, {
             key: 'pod-sigkill-without-retries',
             of: 'pod-sigkill',
