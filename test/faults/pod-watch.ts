@@ -21,12 +21,13 @@ import * as Host from './host.ts';
 
 export interface PodObject {
     metadata: { name: string; uid: string; deletionTimestamp?: string };
-    status?: { conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string; state?: { running?: unknown } }[] };
+    status?: { podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string; state?: { running?: unknown } }[] };
 }
 
 
 export interface PodTimeline {
     readonly name: string;
+    readonly ip: string | null;                                 // To match a capture on the pods' bridge to a pod
     readonly runningAtS: number;                                // First seen running
     readonly readyAtS: number | null;
     readonly deletingAtS: number | null;
@@ -46,6 +47,7 @@ export interface Timeline {
 
 interface Followed {
     name: string;
+    ip: string | null;
     runningAt: number;
     readyAt: number | null;
     deletingAt: number | null;
@@ -83,6 +85,7 @@ const internals = {
 
         return {
             name: followed.name,
+            ip: followed.ip,
             runningAtS: second(followed.runningAt),
             readyAtS: followed.readyAt === null ? null : second(followed.readyAt),
             deletingAtS: followed.deletingAt === null ? null : second(followed.deletingAt),
@@ -112,7 +115,7 @@ export const watch = function (options: { cluster: Cluster.Cluster; namespace: s
         kubectl.stdout!.pipe(out);
         const id = pod.status!.containerStatuses![0]!.containerID!;
         const [pid] = await Host.containerPids(options.cluster, [id]);
-        followed.set(pod.metadata.uid, { name: pod.metadata.name, runningAt: Date.now(), readyAt: null, deletingAt: null, pid: pid ?? null, cpuSeconds: Processes.cpuSeconds(pid), rss: [], lastCpu: null, cpu: [], kubectl, out, file });
+        followed.set(pod.metadata.uid, { name: pod.metadata.name, ip: pod.status?.podIP ?? null, runningAt: Date.now(), readyAt: null, deletingAt: null, pid: pid ?? null, cpuSeconds: Processes.cpuSeconds(pid), rss: [], lastCpu: null, cpu: [], kubectl, out, file });
     };
 
     const sample = async () => {
