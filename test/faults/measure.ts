@@ -59,10 +59,9 @@ export const percentiles = function (samples: readonly Load.Sample[]): Percentil
 };
 
 
-/** Failures counted by kind, every kind present (0 when none). */
-export const failedByKind = function (samples: readonly Load.Sample[]): Record<Load.Kind, number> {
+/** Failures (already filtered with failed()) counted by kind, every kind present (0 when none). */
+export const failedByKind = function (failures: readonly Load.Sample[]): Record<Load.Kind, number> {
 
-    const failures = samples.filter(failed);
     return Object.fromEntries(failureKinds.map((kind) => [kind, failures.filter((sample) => sample.kind === kind).length])) as Record<Load.Kind, number>;
 };
 
