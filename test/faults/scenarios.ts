@@ -194,6 +194,28 @@ const internals = {
         }
     },
 
+    // The overload's first second, 100 ms at a time by when each request was due: how many were sent and
+    // accepted at the first attempt, the accepted that took over 250 ms (and how many of those were on a
+    // new connection), and how late the client itself sent them: where the onset's slow requests come from.
+    onset(samples: readonly Load.Sample[], from: number) {
+
+        const p99 = (values: number[]) => values.length ? Math.round(values.sort((a, b) => a - b)[Math.ceil(0.99 * values.length) - 1]! * 10) / 10 : null;
+        const bins = [];
+        for (let start = 0; start < 1000; start += 100) {
+            const due = samples.filter((sample) => sample.at >= from + start && sample.at < from + start + 100);
+            const accepted = due.filter((sample) => sample.kind === 'ok' && sample.attempts === 1);
+            const slow = accepted.filter((sample) => sample.latencyMs > 250);
+            bins.push({
+                fromMs: start, sent: due.length, accepted: accepted.length,
+                slow: slow.length, slowOnNewConnections: slow.filter((sample) => sample.connectMs > 0).length,
+                p99AcceptedMs: p99(accepted.map((sample) => sample.latencyMs)),
+                p99ClientLagMs: p99(due.map((sample) => sample.lagMs))
+            });
+        }
+
+        return bins;
+    },
+
     // Slope per pod over the samples from afterMs after its first one (start-up growth is not a leak),
     // per minute; the largest over the pods is reported.
     slopes(samples: SoakSample[], afterMs: number) {
@@ -489,6 +511,7 @@ const overload = function (variant: { key: string; description: string; values?:
                 over250MsInFirst500Ms: accepted.filter((sample) => sample.at < result.windowsRaw[0]!.from + 500 && sample.latencyMs > 250).length,
                 over250MsAfter: accepted.filter((sample) => sample.at >= result.windowsRaw[0]!.from + 500 && sample.latencyMs > 250).length
             };
+            result.notes.onset = internals.onset(result.load.samples, result.windowsRaw[0]!.from);
             result.notes.shed503 = result.load.samples.filter((sample) => sample.at >= result.windowsRaw[0]!.from && sample.at < result.windowsRaw[0]!.to).reduce((sum, sample) => sum + (sample.status === 503 || sample.attempts > 1 ? 1 : 0), 0);
             return [...internals.common(result), internals.noRestarts(result),
                 { check: 'the service stayed up: no refused or reset connection', pass: (result.measures.failedByKind.refused ?? 0) + (result.measures.failedByKind.reset ?? 0) === 0 },

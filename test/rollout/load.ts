@@ -33,6 +33,7 @@ export interface Sample {
     readonly inFlightLost: boolean;         // Sent on an established connection that was then cut
     readonly attempts: number;
     readonly connectMs: number;             // The last attempt's wait for a new connection (0 on a reused one)
+    readonly lagMs: number;                 // How late the client sent it (its own event loop), part of latencyMs
 }
 
 
@@ -292,6 +293,7 @@ export const start = function (options: LoadOptions): Load {
 
     const dispatch = (at: number, index: number) => {
 
+        const lagMs = performance.now() - at;
         const path: Path = options.ingress && index % 2 ? 'ingress' : 'service';
         let op = internals.choose(options.mix);
         let target: Owned | undefined;
@@ -336,7 +338,7 @@ export const start = function (options: LoadOptions): Load {
                     forget(target);                                 // Applied or not: the version is unknown now
                 }
 
-                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost, attempts: outcome.attempts, connectMs: 0 });
+                samples.push({ at, path, op, kind: outcome.kind, latencyMs, status: 0, detail: outcome.detail, inFlightLost: outcome.inFlightLost, attempts: outcome.attempts, connectMs: 0, lagMs });
                 return;
             }
 
@@ -370,7 +372,7 @@ export const start = function (options: LoadOptions): Load {
             }
 
             const upstreamCut = status === 502 && /ECONNRESET|socket hang up|EPIPE/.test(detail);
-            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut, attempts: outcome.attempts, connectMs: outcome.connectMs });
+            samples.push({ at, path, op, kind, latencyMs, status, detail, inFlightLost: upstreamCut, attempts: outcome.attempts, connectMs: outcome.connectMs, lagMs });
         });
 
         inFlight.add(settled);
