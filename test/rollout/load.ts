@@ -121,6 +121,16 @@ type Outcome = (Response | Failure) & { attempts: number };
 const internals = {
     resetCodes: new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']),
 
+    // How long a kept-alive socket may sit idle in the client, as a load balancer's idle timeout (60 s,
+    // under the chart's keep-alive of 65 s). node's agent lowers it to the server's `Keep-Alive:
+    // timeout=N` hint less a second, but only when the agent has a timeout of its own: without one it
+    // kept idle sockets for ever and reused them just as the server's keep-alive timer closed them.
+    // Under a CPU limit that timer fires after a throttled period, with the new request already unread
+    // in the socket, and the close is a reset: the overload's resets (the pod's RST, with no FIN before
+    // it, on a reused connection the client had just written to). A client, a balancer or an ingress
+    // that closes idle connections before the server does is what the keep-alive settings assume.
+    idleTimeoutMs: 60_000,
+
     // Worth another attempt: the request may not have been served, and the server or the network says so.
     retriable(outcome: Response | Failure): boolean {
 
@@ -164,7 +174,7 @@ export const start = function (options: LoadOptions): Load {
     const agents: Record<Path, http.Agent[]> = { service: [], ingress: [] };
     for (const path of options.ingress ? ['service', 'ingress'] as const : ['service'] as const) {
         for (let i = 0; i < options.clients; ++i) {
-            agents[path].push(new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerClient, scheduling: 'lifo' }));
+            agents[path].push(new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerClient, scheduling: 'lifo', timeout: internals.idleTimeoutMs }));
         }
     }
 
