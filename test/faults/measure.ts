@@ -59,6 +59,13 @@ export const percentiles = function (samples: readonly Load.Sample[]): Percentil
 };
 
 
+/** The p-th percentile of any values, as percentiles() reports latencies; null when there are none. */
+export const percentile = function (values: readonly number[], p: number): number | null {
+
+    return internals.percentile([...values].sort((a, b) => a - b), p);
+};
+
+
 /** Failures (already filtered with failed()) counted by kind, every kind present (0 when none). */
 export const failedByKind = function (failures: readonly Load.Sample[]): Record<Load.Kind, number> {
 

@@ -199,17 +199,17 @@ const internals = {
     // new connection), and how late the client itself sent them: where the onset's slow requests come from.
     onset(samples: readonly Load.Sample[], from: number) {
 
-        const p99 = (values: number[]) => values.length ? Math.round(values.sort((a, b) => a - b)[Math.ceil(0.99 * values.length) - 1]! * 10) / 10 : null;
+        const second = samples.filter((sample) => sample.at >= from && sample.at < from + 1000);
         const bins = [];
         for (let start = 0; start < 1000; start += 100) {
-            const due = samples.filter((sample) => sample.at >= from + start && sample.at < from + start + 100);
+            const due = second.filter((sample) => sample.at >= from + start && sample.at < from + start + 100);
             const accepted = due.filter((sample) => sample.kind === 'ok' && sample.attempts === 1);
             const slow = accepted.filter((sample) => sample.latencyMs > 250);
             bins.push({
                 fromMs: start, sent: due.length, accepted: accepted.length,
                 slow: slow.length, slowOnNewConnections: slow.filter((sample) => sample.connectMs > 0).length,
-                p99AcceptedMs: p99(accepted.map((sample) => sample.latencyMs)),
-                p99ClientLagMs: p99(due.map((sample) => sample.lagMs))
+                p99AcceptedMs: Measure.percentiles(accepted).p99,
+                p99ClientLagMs: Measure.percentile(due.map((sample) => sample.lagMs), 99)
             });
         }
 
