@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
@@ -103,6 +104,48 @@ it('takes a connection from each of its sockets in one event-loop iteration, whe
     expect(Math.max(...four)).toBe(4);
     expect(four.length).toBeLessThan(single.length);
     console.log(`accepts per iteration: 1 socket ${single.join(',')}; 4 sockets ${four.join(',')}`);
+});
+
+
+it('reads how many connections wait unaccepted in its listen queues from the kernel, and only its own', async () => {
+
+    const listening = async (acceptors: number) => {
+
+        const listener = new Listener(acceptors);
+        internals.listeners.push(listener);
+        expect(listener.waitingToBeAccepted()).toBeNull();                 // Not listening yet
+        await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+        return { listener, port: (listener.address() as { port: number }).port };
+    };
+
+    const service = await listening(4);
+    const neighbour = await listening(1);
+    expect(service.listener.waitingToBeAccepted()).toBe(0);
+
+    // Another process connects while this loop is blocked, so no connection is accepted: they wait in
+    // the kernel's queues, 30 spread over the service's four sockets and 5 on the neighbour's port.
+    const script = `const net = require('node:net');
+        for (const [port, count] of [[${service.port}, 30], [${neighbour.port}, 5]]) for (let i = 0; i < count; ++i) net.connect(port, '127.0.0.1');
+        setTimeout(() => {}, 10000);`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    try {
+        const deadline = Date.now() + 5000;
+        let waiting = { service: 0, neighbour: 0 };
+        while ((waiting.service < 30 || waiting.neighbour < 5) && Date.now() < deadline) {
+            waiting = { service: service.listener.waitingToBeAccepted()!, neighbour: neighbour.listener.waitingToBeAccepted()! };
+        }
+
+        expect(waiting).toEqual({ service: 30, neighbour: 5 });
+
+        // The loop free again, the sockets accept them all and the queues read empty.
+        let accepted = 0;
+        service.listener.on('connection', () => ++accepted);
+        await expect.poll(() => accepted, { timeout: 3000, interval: 10 }).toBe(30);
+        expect(service.listener.waitingToBeAccepted()).toBe(0);
+    }
+    finally {
+        child.kill();
+    }
 });
 
 
