@@ -39,6 +39,7 @@ export interface Config {
         readonly maxHeapUsedBytes: number;
         readonly maxRssBytes: number;
         readonly maxDatabaseWaiting: number;
+        readonly maxAcceptQueue: number;
     };
     readonly shutdown: {
         readonly delayMs: number;
@@ -123,6 +124,11 @@ const internals = {
         // on the oldest wait, under a 400m CPU quota).
         LOAD_MAX_DB_WAITING: Joi.number().integer().min(0).max(100_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(Joi.ref('DB_POOL_MAX')), otherwise: Joi.any().default(0) }),
 
+        // Connections waiting in the listen queues (not yet accepted) past which new requests are shed:
+        // their requests have waited already, where no other limit sees them (src/shedding.ts). Read
+        // from /proc/self/net/tcp: Linux only, off elsewhere. 0 turns it off.
+        LOAD_MAX_ACCEPT_QUEUE: Joi.number().integer().min(0).max(65_535).default(0),
+
         SHUTDOWN_DELAY_MS: ms(120_000).when('NODE_ENV', { is: 'production', then: Joi.any().default(5000), otherwise: Joi.any().default(0) }),
         SHUTDOWN_DRAIN_TIMEOUT_MS: ms(300_000).default(10_000),
         SHUTDOWN_CLEANUP_TIMEOUT_MS: ms(120_000).min(100).default(5000),
@@ -202,7 +208,8 @@ export const load = function (env: NodeJS.ProcessEnv = process.env): Config {
             maxEventLoopUtilization: value.LOAD_MAX_EVENT_LOOP_UTILIZATION,
             maxHeapUsedBytes: value.LOAD_MAX_HEAP_USED_BYTES,
             maxRssBytes: value.LOAD_MAX_RSS_BYTES,
-            maxDatabaseWaiting: value.LOAD_MAX_DB_WAITING
+            maxDatabaseWaiting: value.LOAD_MAX_DB_WAITING,
+            maxAcceptQueue: value.LOAD_MAX_ACCEPT_QUEUE
         },
         shutdown: {
             delayMs: value.SHUTDOWN_DELAY_MS,

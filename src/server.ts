@@ -69,10 +69,11 @@ export const create = async function (options: ServerOptions): Promise<Server> {
 
     const { config, db, logger } = options;
 
+    const listener = new Listener(config.http.acceptors);
     const server = Hapi.server({
         host: config.host,
         port: config.port,
-        listener: new Listener(config.http.acceptors),
+        listener,
         router: { stripTrailingSlash: true },
         // hapi samples the load; src/shedding.ts judges it in front of hapi. No limit here: hapi's check
         // behind the gate would read the same sample again for every request the gate let through, and on
@@ -98,7 +99,12 @@ export const create = async function (options: ServerOptions): Promise<Server> {
     // the property when the listener starts (the slow-header lifecycle test holds it to that).
     (server.listener as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(Math.max(Math.floor(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs) / 4), 50), 1000);
 
-    Shedding.gate(server, { limits: config.load, logger, waitingForDatabase: () => Db.waiting(db) });
+    Shedding.gate(server, {
+        limits: config.load,
+        logger,
+        waitingForDatabase: () => Db.waiting(db),
+        waitingToBeAccepted: () => listener.waitingToBeAccepted()
+    });
 
     await server.register({ plugin: RequestLog.plugin, options: { logger, ignorePaths: ['/openapi.json'] } });
     if (Telemetry.active()) {

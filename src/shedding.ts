@@ -8,29 +8,35 @@ import type { Logger } from './logger.ts';
 
 
 // Load shedding in front of hapi's request dispatch, decided by hapi's own load measurement (the same
-// limits, sampled by hapi), by event-loop utilization and by the database pool's queue.
+// limits, sampled by hapi), by event-loop utilization, by the database pool's queue and by the
+// connections waiting to be accepted.
 //
 // hapi checks its limits only after it has built the request object, and its 503 then runs the
 // extensions, the response event and the request log: 204 µs of CPU per shed request, ~45 % of a
 // served GET; answered here, 70 µs (autocannon, 32 connections, every request shed). At twice the
 // capacity, with good clients retrying after Retry-After, hapi's shedding alone left the accepted
-// requests waiting seconds. Two more measurements shaped this:
+// requests waiting seconds. Three more measurements shaped this:
 // - the queue forms where hapi does not look: requests waited in the pool for a connection (450 at
 //   once, up to the acquire timeout) while the event-loop delay stayed under 30 ms;
 // - node accepts one connection per event-loop iteration (libuv/libuv#3696; strace here: 434 accepts
 //   in 446 iterations): a saturated loop left new connections, and the kubelet's probes, in a full
-//   listen queue for seconds, and the pods left the Service.
-// So the limits here keep the loop unsaturated (utilization) and the pool queue short, and the answer
-// is written before hapi does any work. They shed only pressure that lasts (internals.sustainMs): a
-// stall looks the same for a moment. Health checks never reach the gate: terminus answers them first.
+//   listen queue for seconds, and the pods left the Service;
+// - with more sockets accepting (src/listener.ts), requests still waited there unseen: at the onset of
+//   the 2x overload, clients opened hundreds of connections at once (up to 161 waited), and the
+//   requests on them were served 0.3-0.6 s late, when the pool's queue happened to be short.
+// So the limits here keep the loop unsaturated (utilization), the pool queue and the listen queues
+// (read from the kernel) short, and the answer is written before hapi does any work. They shed only
+// pressure that lasts (internals.sustainMs): a stall looks the same for a moment; the two queues at
+// once past a surge no stall makes. Health checks never reach the gate: terminus answers them first.
 
-type Reason = 'event loop' | 'event loop utilization' | 'heap' | 'rss' | 'database pool';
+type Reason = 'event loop' | 'event loop utilization' | 'heap' | 'rss' | 'database pool' | 'accept queue';
 
 
 export interface Options {
     readonly limits: Config['load'];
     readonly logger: Logger;
     readonly waitingForDatabase: () => number;      // Requests waiting for a pooled connection
+    readonly waitingToBeAccepted: () => number | null;      // Connections in the listen queues (null: unknown)
 }
 
 
@@ -129,6 +135,38 @@ const internals = {
         return { observe, step };
     },
 
+    // The connections waiting in the listen queues, read from the kernel at the steps in which some
+    // connection was accepted (the read walks the kernel's connections table when it holds few: up to ~0.8 ms,
+    // src/listener.ts), so a process whose clients keep their connections open pays nothing. A queue
+    // at the limit sheds at once, as a surge of the pool's queue does: it holds requests that have
+    // waited already, and a stall makes a short one, because clients open connections only when all
+    // theirs are busy (a 300 ms stall at the rollout proof's 50 requests a second holds at most 15,
+    // one a request). Its requests are read as the queue is accepted and their 503s are cheap, so it
+    // drains quickly.
+    acceptQueue(server: Server, limit: number, waiting: () => number | null, logger: Logger): { sample: () => void; full: () => boolean; last: () => number } | null {
+
+        if (!limit) {
+            return null;
+        }
+
+        let accepted = 0;
+        let queued = 0;
+        let unknown = false;
+        server.listener.on('connection', () => ++accepted);
+        const sample = () => {
+
+            const read = accepted ? waiting() : 0;
+            accepted = 0;
+            queued = read ?? 0;
+            if (read === null && !unknown) {
+                unknown = true;
+                logger.warn('the accept queue limit is off: the listen queues cannot be read here (Linux only)');
+            }
+        };
+
+        return { sample, full: () => queued >= limit, last: () => queued };
+    },
+
     // Shedding as the operator sees it: one warning when a pod starts to shed, with the measurements that
     // made it, and one when it stops, with what was shed by reason (a warning too, so a log kept at warn
     // shows where each episode ended). 503s answered here never reach hapi and its request log.
@@ -164,11 +202,12 @@ const internals = {
 
 export const gate = function (server: Server, options: Options): void {
 
-    const { limits, waitingForDatabase } = options;
+    const { limits, waitingForDatabase, waitingToBeAccepted } = options;
     const bodies = new Map<Reason, Buffer>();                  // Each reason's body, built once
 
     // Pressure: what an overload looks like at this instant, and also a stall.
     const utilization = limits.maxEventLoopUtilization ? internals.utilization() : null;
+    const acceptQueue = internals.acceptQueue(server, limits.maxAcceptQueue, waitingToBeAccepted, options.logger);
     const pressure = (): Reason | null => {
 
         if (limits.maxEventLoopDelayMs && server.load.eventLoopDelay > limits.maxEventLoopDelayMs) {
@@ -192,6 +231,7 @@ export const gate = function (server: Server, options: Options): void {
 
     const episodes = internals.episodes(options.logger, () => ({
         databaseWaiting: waitingForDatabase(),
+        acceptQueue: acceptQueue?.last() ?? 0,
         eventLoopDelayMs: Math.round(server.load.eventLoopDelay),
         eventLoopUtilization: Math.round((utilization?.value() ?? 0) * 100) / 100
     }));
@@ -199,7 +239,7 @@ export const gate = function (server: Server, options: Options): void {
     // Every step samples utilization and observes pressure, so a run is seen when no request comes, and
     // ends a shedding episode.
     const overload = internals.sustained();
-    if (limits.maxEventLoopDelayMs || utilization || limits.maxDatabaseWaiting || limits.maxHeapUsedBytes || limits.maxRssBytes) {
+    if (limits.maxEventLoopDelayMs || utilization || limits.maxDatabaseWaiting || limits.maxHeapUsedBytes || limits.maxRssBytes || acceptQueue) {
         let timer: NodeJS.Timeout | undefined;
         server.events.on('start', () => {
 
@@ -207,6 +247,7 @@ export const gate = function (server: Server, options: Options): void {
             timer = setInterval(() => {
 
                 utilization?.sample();
+                acceptQueue?.sample();
                 overload.observe(pressure() !== null);
                 overload.step();
                 episodes.step();
@@ -231,6 +272,11 @@ export const gate = function (server: Server, options: Options): void {
         if (limits.maxDatabaseWaiting && waitingForDatabase() >= internals.surgeFactor * limits.maxDatabaseWaiting) {
             overload.observe(true);
             return 'database pool';
+        }
+
+        if (acceptQueue?.full()) {
+            overload.observe(true);
+            return 'accept queue';
         }
 
         const reason = pressure();

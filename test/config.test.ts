@@ -49,7 +49,7 @@ describe('configuration', () => {
 
     it('sheds load in production by default (event-loop delay and utilization, the pool\'s queue), never in development', () => {
 
-        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, maxDatabaseWaiting: 0 };
+        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, maxDatabaseWaiting: 0, maxAcceptQueue: 0 };
         expect(Config.load({}).load).toEqual(off);
         expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items' }).load).toEqual({ ...off, sampleIntervalMs: 100, maxEventLoopDelayMs: 100, maxDatabaseWaiting: 10 });
         expect(Config.load({ NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/items', DB_POOL_MAX: '25' }).load.maxDatabaseWaiting).toBe(25);

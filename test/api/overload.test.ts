@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+
 import Hapi from '@hapi/hapi';
 import { expect, it } from 'vitest';
 
@@ -218,6 +220,64 @@ it.each([
     expect(outcome.problems).not.toEqual([]);
     expect(outcome.status).toBe(201);
     expect(outcome.ms).toBeGreaterThan(400);
+});
+
+
+// Clients opening connections faster than a busy loop accepts them, as when load jumps: another process
+// opens 40 and sends a request on each while this loop is busy in 40 ms blocks (one socket accepting, so
+// one connection an iteration). Each request is answered as its connection is accepted, after it waited
+// in the listen queue.
+const stampede = async function (env: Record<string, string>): Promise<{ answers: { status: number; retryAfter: string | null; message: string }[]; shedding: Record<string, unknown>[]; after: number }> {
+
+    const app = await App.start({ databaseUrl: database.url, env: { HTTP_ACCEPTORS: '1', ...env } });
+    try {
+        expect((await fetch(`${app.url}/items?limit=1`)).status).toBe(200);
+        const script = `const net = require('node:net');
+            const answers = [];
+            for (let i = 0; i < 40; ++i) {
+                const socket = net.connect(${new URL(app.url).port}, '127.0.0.1', () => socket.write('GET /items?limit=1 HTTP/1.1\\r\\nhost: items\\r\\nconnection: close\\r\\n\\r\\n'));
+                let raw = '';
+                socket.on('data', (chunk) => raw += chunk);
+                socket.on('close', () => answers.push(raw) === 40 && process.stdout.write(JSON.stringify(answers)));
+            }`;
+        const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (chunk) => out += chunk);
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        await internals.busy(1500, 40);
+        await exited;
+
+        const answers = (JSON.parse(out) as string[]).map((raw) => ({
+            status: Number(raw.split(' ')[1]),
+            retryAfter: /\r\nretry-after: (\S+)/i.exec(raw)?.[1] ?? null,
+            message: /"message":"([^"]*)"/.exec(raw)?.[1] ?? ''
+        }));
+        const after = (await fetch(`${app.url}/items?limit=1`)).status;
+        return { answers, shedding: app.logs().filter((line) => line.msg === 'load shedding started'), after };
+    }
+    finally {
+        await app.stop();
+    }
+};
+
+
+it('sheds at once while connections wait unaccepted in the listen queues past the limit', async () => {
+
+    const { answers, shedding, after } = await stampede({ LOAD_MAX_ACCEPT_QUEUE: '8' });
+    const shed = answers.filter((answer) => answer.status === 503);
+    expect(shed.length).toBeGreaterThanOrEqual(20);
+    expect(new Set(shed.map((answer) => `${answer.retryAfter} ${answer.message}`))).toEqual(new Set(['1 Server under heavy load (accept queue)']));
+    expect(answers.filter((answer) => answer.status === 200).length).toBe(40 - shed.length);    // Below the limit, served
+    expect(shedding.map(({ reason }) => reason)).toEqual(['accept queue']);
+    expect(shedding[0]!.acceptQueue).toBeGreaterThanOrEqual(8);
+    expect(after).toBe(200);
+});
+
+
+it('negative control: without the accept queue limit the same requests wait their turn and are served', async () => {
+
+    const { answers } = await stampede({ LOAD_MAX_ACCEPT_QUEUE: '0' });
+    expect(answers.map((answer) => answer.status)).toEqual(Array(40).fill(200));
 });
 
 

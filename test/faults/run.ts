@@ -114,7 +114,7 @@ export const mix = internals.mix;
 // Load shedding off: a closed loop of 32 keeps every pod saturated, and with the limits on the pods would
 // shed part of it (the pool's queue stands at its limit): what is measured as the capacity is then what
 // the pods serve without shedding.
-export const sheddingOff = { app: { load: { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxDatabaseWaiting: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 } } };
+export const sheddingOff = { app: { load: { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxDatabaseWaiting: 0, maxAcceptQueue: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 } } };
 
 
 /** JIT, pools and conntrack warmed by a closed loop (4 s unless told): new pods before a measurement. */

@@ -268,12 +268,12 @@ describe('service, metrics and options', () => {
     });
 
     it('passes the load limits, and refuses limits without sampling as the app does', async () => {
-        const c = mainContainer(find(await renderOk({ app: { load: { sampleIntervalMs: 50, maxEventLoopDelayMs: 80, maxEventLoopUtilization: 0.9, maxDatabaseWaiting: 25, maxHeapUsedBytes: 0, maxRssBytes: 3221225472 } } }), 'Deployment'));
+        const c = mainContainer(find(await renderOk({ app: { load: { sampleIntervalMs: 50, maxEventLoopDelayMs: 80, maxEventLoopUtilization: 0.9, maxDatabaseWaiting: 25, maxAcceptQueue: 8, maxHeapUsedBytes: 0, maxRssBytes: 3221225472 } } }), 'Deployment'));
         expect(Object.fromEntries((c.env ?? []).filter((e) => e.name.startsWith('LOAD_')).map((e) => [e.name, e.value]))).toEqual({
             LOAD_SAMPLE_INTERVAL_MS: '50', LOAD_MAX_EVENT_LOOP_DELAY_MS: '80', LOAD_MAX_EVENT_LOOP_UTILIZATION: '0.9', LOAD_MAX_DB_WAITING: '25',
-            LOAD_MAX_HEAP_USED_BYTES: '0', LOAD_MAX_RSS_BYTES: '3221225472'
+            LOAD_MAX_ACCEPT_QUEUE: '8', LOAD_MAX_HEAP_USED_BYTES: '0', LOAD_MAX_RSS_BYTES: '3221225472'
         });
-        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxDatabaseWaiting: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 };
+        const off = { sampleIntervalMs: 0, maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxDatabaseWaiting: 0, maxAcceptQueue: 0, maxHeapUsedBytes: 0, maxRssBytes: 0 };
         const refused = await render({ app: { load: { ...off, maxRssBytes: 1 } } });
         expect(refused.code).not.toBe(0);
         expect(refused.stderr).toContain('app.load.sampleIntervalMs must be at least 1 when a load limit is set');
