@@ -257,6 +257,16 @@ export const gate = function (server: Server, options: Options): void {
         server.events.on('stop', () => clearInterval(timer));
     }
 
+    // Queues no stall makes: requests that waited already, shed at once and counted as pressure.
+    const surge = (): Reason | null => {
+
+        if (limits.maxDatabaseWaiting && waitingForDatabase() >= internals.surgeFactor * limits.maxDatabaseWaiting) {
+            return 'database pool';
+        }
+
+        return acceptQueue?.full() ? 'accept queue' : null;
+    };
+
     // Memory limits are not a stall: past them every request is shed at once, as hapi does.
     const shed = (): Reason | null => {
 
@@ -269,14 +279,10 @@ export const gate = function (server: Server, options: Options): void {
             return 'rss';
         }
 
-        if (limits.maxDatabaseWaiting && waitingForDatabase() >= internals.surgeFactor * limits.maxDatabaseWaiting) {
+        const surged = surge();
+        if (surged) {
             overload.observe(true);
-            return 'database pool';
-        }
-
-        if (acceptQueue?.full()) {
-            overload.observe(true);
-            return 'accept queue';
+            return surged;
         }
 
         const reason = pressure();

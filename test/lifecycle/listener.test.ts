@@ -109,7 +109,7 @@ it('takes a connection from each of its sockets in one event-loop iteration, whe
 
 it('reads how many connections wait unaccepted in its listen queues from the kernel, and only its own', async () => {
 
-    const listening = async (acceptors: number) => {
+    const listen = async (acceptors: number) => {
 
         const listener = new Listener(acceptors);
         internals.listeners.push(listener);
@@ -118,8 +118,8 @@ it('reads how many connections wait unaccepted in its listen queues from the ker
         return { listener, port: (listener.address() as { port: number }).port };
     };
 
-    const service = await listening(4);
-    const neighbour = await listening(1);
+    const service = await listen(4);
+    const neighbour = await listen(1);
     expect(service.listener.waitingToBeAccepted()).toBe(0);
 
     // Another process connects while this loop is blocked, so no connection is accepted: they wait in
