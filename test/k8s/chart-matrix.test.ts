@@ -1,7 +1,7 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { findGracePeriodProblems, findHookOrderingProblems, findProbeProblems, findSecurityProblems } from './checks.ts';
 import { find, helmLint, helmTemplate, kubeVersions, repoRoot } from './render.ts';
@@ -34,6 +34,7 @@ const key = (c: Cell): string => `${c.helm}/${c.kubeVersion}/${c.set}`;
 const results = new Map<string, CellResult>();
 const validations = new Map<string, Validation>();
 const outDir = mkdtempSync(join(tmpdir(), 'item-api-rendered-'));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 beforeAll(async () => {
     await mapLimit(cells, 4, async (cell) => {

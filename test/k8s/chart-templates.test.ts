@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -365,14 +365,20 @@ describe('NOTES.txt', () => {
     // helm template never prints NOTES, and install --dry-run needs a cluster's version:
     // render a copy of the chart where the notes are the body of a YAML block scalar.
     async function notes(helm: string, values: object): Promise<string> {
-        const copy = join(mkdtempSync(join(tmpdir(), 'item-api-notes-')), 'chart');
-        cpSync(chartDir, copy, { recursive: true });
-        const text = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
-        const indented = text.split('\n').map((line) => (line.trim() ? `  ${line}` : line)).join('\n');
-        writeFileSync(join(copy, 'templates', 'notes-check.yaml'), `notes: |\n${indented}`);
-        const result = await run(helm, ['template', 'item-api', copy, '--kube-version', '1.34', '--show-only', 'templates/notes-check.yaml', '--values', valuesFile(values)]);
-        expect(result.code, result.stderr).toBe(0);
-        return (parseManifests(result.stdout)[0] as unknown as { notes: string }).notes;
+        const dir = mkdtempSync(join(tmpdir(), 'item-api-notes-'));
+        try {
+            const copy = join(dir, 'chart');
+            cpSync(chartDir, copy, { recursive: true });
+            const text = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
+            const indented = text.split('\n').map((line) => (line.trim() ? `  ${line}` : line)).join('\n');
+            writeFileSync(join(copy, 'templates', 'notes-check.yaml'), `notes: |\n${indented}`);
+            const result = await run(helm, ['template', 'item-api', copy, '--kube-version', '1.34', '--show-only', 'templates/notes-check.yaml', '--values', valuesFile(values)]);
+            expect(result.code, result.stderr).toBe(0);
+            return (parseManifests(result.stdout)[0] as unknown as { notes: string }).notes;
+        }
+        finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     }
 
     it.each([helm3, helm4])('explain the grace period, the test and the Secret cleanup (%s)', async (helm) => {

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { find, helmTemplate, kinds, kubeVersions } from './render.ts';
 import type { Manifest } from './render.ts';
@@ -97,6 +97,7 @@ interface SchemaNode {
  */
 describe(`HTTPRoute against the Gateway API ${tools.gatewayApiVersion} CRD, CEL rules included`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'item-api-httproute-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const crd = parse(readFileSync(join(tools.gatewayApiCrds, 'gateway.networking.k8s.io_httproutes.yaml'), 'utf8')) as {
         spec: { versions: { name: string; schema: { openAPIV3Schema: SchemaNode } }[] };
     };

@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { podSpecOf } from './checks.ts';
 import { find, helmTemplate, kubeVersions } from './render.ts';
 import { loadTools } from './tools.ts';
@@ -34,6 +34,7 @@ describe('supported Kubernetes releases', () => {
  */
 describe('schemas of each release', () => {
     const dir = mkdtempSync(join(tmpdir(), 'item-api-newer-field-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     async function deploymentWith(field: Record<string, unknown> | null): Promise<string> {
         const rendered = await helmTemplate(tools.helm4, {});

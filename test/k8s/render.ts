@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -26,6 +26,7 @@ export interface Rendered extends RunResult {
 }
 
 const valuesDir = mkdtempSync(join(tmpdir(), 'item-api-values-'));
+process.once('exit', () => rmSync(valuesDir, { recursive: true, force: true }));         // Also imported outside vitest (test/e2e)
 let valuesFiles = 0;
 
 /** Values go through a file (JSON is YAML) so types stay exact, unlike --set. */
