@@ -5,8 +5,8 @@
 // frozen, or behind a slow and then silent network, twice the measured capacity, 2,000 abusive
 // connections, and (full runs) a soak, 10 minutes with rollouts and 8 without. Each under open-loop
 // load from good clients, read back from the database for lost and duplicated writes, with negative
-// controls that must fail. Writes DIR/summary.json and DIR/<scenario>.svg; exits non-zero when a
-// scenario does not pass or a control does not fail.
+// controls that must fail. Writes DIR/summary.json, DIR/<scenario>.svg and each request in
+// DIR/<scenario>/samples.ndjson; exits non-zero when a scenario does not pass or a control does not fail.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

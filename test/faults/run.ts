@@ -75,6 +75,7 @@ export interface Result {
     readonly restarts: number;
     readonly load: Load.LoadResult;
     readonly windowsRaw: readonly Measure.Window[];
+    readonly clientStalls: readonly { at: number; ms: number }[];
 }
 
 
@@ -326,7 +327,8 @@ export const run = async function (context: Context, scenario: Scenario): Promis
         notes,
         restarts,
         load,
-        windowsRaw: windows
+        windowsRaw: windows,
+        clientStalls: meter.stalls()
     };
 
     await mkdir(join(context.out, scenario.key), { recursive: true });
@@ -335,8 +337,18 @@ export const run = async function (context: Context, scenario: Scenario): Promis
 };
 
 
+// result.json, and every request as a line of samples.ndjson (times in ms from the load's start, with
+// the fault windows and the clients' own stalls first), to find where the slow ones waited.
 export const write = async function (out: string, result: Result, verdict: { pass: boolean; checks: { check: string; pass: boolean }[] }): Promise<void> {
 
-    const { key, description, measures, summary, windows, notes, restarts } = result;
+    const { key, description, measures, summary, windows, notes, restarts, load } = result;
     await writeFile(join(out, result.key, 'result.json'), `${JSON.stringify({ key, description, measures, windows, notes, restarts, summary, ...verdict }, null, 2)}\n`);
+
+    const t0 = load.startedAt;
+    const ms = (at: number) => Math.round((at - t0) * 10) / 10;
+    const lines = [
+        JSON.stringify({ windows: result.windowsRaw.map((window) => ({ name: window.name, from: ms(window.from), to: ms(window.to) })), clientStalls: result.clientStalls.map((stall) => ({ at: ms(stall.at), ms: stall.ms })) }),
+        ...load.samples.map((sample) => JSON.stringify({ ...sample, at: ms(sample.at), latencyMs: Math.round(sample.latencyMs * 10) / 10, lagMs: Math.round(sample.lagMs * 10) / 10, connectMs: Math.round(sample.connectMs * 10) / 10 }))
+    ];
+    await writeFile(join(out, result.key, 'samples.ndjson'), `${lines.join('\n')}\n`);
 };

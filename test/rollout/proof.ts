@@ -91,6 +91,8 @@ export interface ClientMeter {
     stop(): Promise<void>;
     /** Over start() to stop(): the clients' event-loop delay and CPU, the machine's busy share and load average. */
     report(stoppedAt: number): Report.ScenarioRecord['machine'];
+    /** When the clients' event loop was held 20 ms or more (performance.now()), and for how long: a request in flight then waited in the client. */
+    stalls(): readonly { at: number; ms: number }[];
 }
 
 
@@ -98,7 +100,9 @@ export interface ClientMeter {
 export const clientMeter = function (): ClientMeter {
 
     const delay = monitorEventLoopDelay({ resolution: 10 });
+    const stalls: { at: number; ms: number }[] = [];
     const loadAverage = { start: 0, end: 0 };
+    let ticker: NodeJS.Timeout | undefined;
     let startedAt = 0;
     let cpu = process.cpuUsage();
     let machine = { busy: 0, total: 0 };
@@ -107,6 +111,16 @@ export const clientMeter = function (): ClientMeter {
 
             startedAt = performance.now();
             delay.enable();
+            let tick = startedAt;
+            ticker = setInterval(() => {
+
+                const now = performance.now();
+                if (now - tick >= 30) {
+                    stalls.push({ at: tick, ms: Math.round(now - tick - 10) });
+                }
+
+                tick = now;
+            }, 10);
             cpu = process.cpuUsage();
             machine = await internals.machineCpu();
             loadAverage.start = loadavg()[0]!;
@@ -120,7 +134,10 @@ export const clientMeter = function (): ClientMeter {
             machine = { busy: after.busy - machine.busy, total: after.total - machine.total };
             loadAverage.end = loadavg()[0]!;
             delay.disable();
+            clearInterval(ticker);
         },
+
+        stalls: () => stalls,
 
         report: (stoppedAt) => ({
             eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
