@@ -223,6 +223,52 @@ it.each([
 });
 
 
+// A surge is overload already. One pooled connection, a database 2 x 150 ms away, nine requests
+// queued for it (8 waiting: four times a limit of 2). A request 100 ms in sees the surge and is shed;
+// 380 ms in, one query has finished, so 7 wait: under the surge, at the limit, and the pressure has
+// lasted less than the 500 ms it must. The next request is shed only if the surge was seen.
+const afterSurge = async function (surgeSeen: boolean): Promise<{ surge: number | null; status: number; ms: number; message: string }> {
+
+    const proxy = await TcpProxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: new URL(database.url).hostname, port: Number(new URL(database.url).port) } });
+    const url = new URL(database.url);
+    url.port = String(proxy.address.port);
+    const app = await App.start({ databaseUrl: url.toString(), env: { DB_POOL_MAX: '1', LOAD_MAX_DB_WAITING: '2' } });
+    try {
+        expect((await fetch(`${app.url}/items?limit=1`)).status).toBe(200);        // The one connection, open
+        proxy.set({ latencyMs: 150 });
+        const start = Date.now();
+        const queued = Array.from({ length: 9 }, (_, i) => fetch(`${app.url}/items?limit=${i + 3}`));
+        const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, start + ms - Date.now()));
+        await at(100);
+        const surge = surgeSeen ? (await fetch(`${app.url}/items?limit=1`)).status : null;
+        await at(380);
+        const res = await fetch(`${app.url}/items?limit=2`);
+        const ms = Date.now() - start - 380;
+        const body = await res.json() as { message?: string };
+        await Promise.all(queued);
+        return { surge, status: res.status, ms, message: body.message ?? '' };
+    }
+    finally {
+        await app.stop();
+        await proxy.close();
+    }
+};
+
+
+it('after a surge, sheds at once on the limit itself, without waiting for the pressure to last', async () => {
+
+    expect(await afterSurge(true)).toMatchObject({ surge: 503, status: 503, message: 'Server under heavy load (database pool)' });
+});
+
+
+it('negative control: the same queue, the surge not seen, the request waits its turn and is served', async () => {
+
+    const outcome = await afterSurge(false);
+    expect(outcome.status).toBe(200);
+    expect(outcome.ms).toBeGreaterThan(1000);                  // Behind 7 queries of 300 ms
+});
+
+
 // Clients opening connections faster than a busy loop accepts them, as when load jumps: another process
 // opens 40 and sends a request on each while this loop is busy in 40 ms blocks (one socket accepting, so
 // one connection an iteration). Each request is answered as its connection is accepted, after it waited
