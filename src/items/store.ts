@@ -108,7 +108,25 @@ const internals = {
             .returning(internals.columns);
 
         return internals.toItem(row as unknown as ItemRow);
-    }
+    },
+
+    // The response stored is the row the insert makes: the same id and values, version and times as the
+    // columns' defaults give them (now() is the statement's, rounded to the columns' milliseconds).
+    claimAndInsert: `
+        with claimed as (
+            insert into idempotency_keys (key, request_hash, expires_at, status_code, response)
+            values (?, ?, now() + ? * interval '1 millisecond', 201, json_build_object(
+                'id', cast(? as uuid), 'name', cast(? as text), 'description', cast(? as text), 'quantity', cast(? as integer),
+                'version', 1, 'createdAt', cast(now() as timestamptz(3)), 'updatedAt', cast(now() as timestamptz(3))))
+            on conflict (key) do update
+                set request_hash = excluded.request_hash, status_code = excluded.status_code, response = excluded.response,
+                    created_at = now(), expires_at = excluded.expires_at
+                where idempotency_keys.expires_at <= now()
+            returning key
+        )
+        insert into items (id, name, description, quantity)
+        select ?, ?, ?, ? from claimed
+        returning ${columns.join(', ')}`
 };
 
 
@@ -134,6 +152,13 @@ export const list = async function (db: Db, options: { limit: number; after?: st
 };
 
 
+// A create with an Idempotency-Key is one statement, one round trip: the key is claimed (or an expired
+// one taken over) together with the response it will replay, and the item inserted only if it was. A
+// concurrent request with the same key blocks on the key's unique index until this one commits, then
+// finds the key taken and replays what was committed. As a transaction of five statements (begin,
+// claim, insert, store the response, commit), each round trip waited again for an event loop at its
+// CPU limit: in the 2x overload creates were the slowest requests (over 250 ms: median 1.28 % of them
+// over 21 full runs, up to 3.1 %; reads 0.05 %).
 export const create = async function (db: Db, item: NewItem, idempotency?: { key: string; ttlMs: number }): Promise<CreateOutcome> {
 
     if (!idempotency) {
@@ -141,85 +166,66 @@ export const create = async function (db: Db, item: NewItem, idempotency?: { key
     }
 
     const requestHash = internals.fingerprint(item);
+    const id = uuidv7();
+    const values = [id, item.name, item.description ?? null, item.quantity];
+    const { rows: [row] } = await db.raw<{ rows: ItemRow[] }>(internals.claimAndInsert, [idempotency.key, requestHash, idempotency.ttlMs, ...values, ...values]);
+    if (row) {
+        return { kind: 'created', item: internals.toItem(row) };
+    }
 
-    return await db.transaction(async (trx) => {
+    const existing = await db('idempotency_keys')
+        .select('request_hash', 'status_code', 'response')
+        .where({ key: idempotency.key })
+        .first() as { request_hash: string; status_code: number; response: Item };
 
-        // Claim the key, or take over an expired one. A concurrent request with the same key blocks
-        // on the unique index until this transaction ends, then sees the committed response.
-        const claimed = await trx.raw<{ rowCount: number }>(`
-            insert into idempotency_keys (key, request_hash, expires_at)
-            values (?, ?, now() + ? * interval '1 millisecond')
-            on conflict (key) do update
-                set request_hash = excluded.request_hash, status_code = null, response = null,
-                    created_at = now(), expires_at = excluded.expires_at
-                where idempotency_keys.expires_at <= now()`, [idempotency.key, requestHash, idempotency.ttlMs]);
+    if (existing.request_hash !== requestHash) {
+        return { kind: 'key-conflict' };
+    }
 
-        if (claimed.rowCount === 1) {
-            const created = await internals.insert(trx, item);
-            await trx('idempotency_keys')
-                .where({ key: idempotency.key })
-                .update({ status_code: 201, response: JSON.stringify(created) });
-
-            return { kind: 'created', item: created } as const;
-        }
-
-        const existing = await trx('idempotency_keys')
-            .select('request_hash', 'status_code', 'response')
-            .where({ key: idempotency.key })
-            .first() as { request_hash: string; status_code: number; response: Item };
-
-        if (existing.request_hash !== requestHash) {
-            return { kind: 'key-conflict' } as const;
-        }
-
-        const body = { ...existing.response, createdAt: new Date(existing.response.createdAt), updatedAt: new Date(existing.response.updatedAt) };
-        return { kind: 'replayed', response: { statusCode: existing.status_code, body } } as const;
-    });
+    const body = { ...existing.response, createdAt: new Date(existing.response.createdAt), updatedAt: new Date(existing.response.updatedAt) };
+    return { kind: 'replayed', response: { statusCode: existing.status_code, body } };
 };
 
 
-// Optimistic concurrency: the update applies only to the version the client read.
-
+// Optimistic concurrency: the update applies only to the version the client read. Each write is one
+// statement on its own, one round trip: when it matches nothing, the read that tells a stale version
+// from a missing item sees the latest commit either way (read committed), so a transaction around the
+// two would only add a begin and a commit to every write (in the 2x overload, updates of three round
+// trips were the next slowest after creates: median 0.5 % over 250 ms).
 export const update = async function (db: Db, id: string, expectedVersion: number | '*', changes: ItemChanges): Promise<UpdateOutcome> {
 
-    return await db.transaction(async (trx) => {
+    const query = db<ItemRow>('items')
+        .where({ id })
+        .update({ ...changes, version: db.raw('version + 1'), updated_at: db.fn.now() } as never)
+        .returning(internals.columns);
 
-        const query = trx<ItemRow>('items')
-            .where({ id })
-            .update({ ...changes, version: trx.raw('version + 1'), updated_at: trx.fn.now() } as never)
-            .returning(internals.columns);
+    if (expectedVersion !== '*') {
+        query.andWhere({ version: expectedVersion });
+    }
 
-        if (expectedVersion !== '*') {
-            query.andWhere({ version: expectedVersion });
-        }
+    const [row] = await query as unknown as ItemRow[];
+    if (row) {
+        return { kind: 'updated', item: internals.toItem(row) };
+    }
 
-        const [row] = await query as unknown as ItemRow[];
-        if (row) {
-            return { kind: 'updated', item: internals.toItem(row) } as const;
-        }
-
-        const current = await trx<ItemRow>('items').select('version').where({ id }).first();
-        return current ? { kind: 'stale', current: current.version } as const : { kind: 'not-found' } as const;
-    });
+    const current = await db<ItemRow>('items').select('version').where({ id }).first();
+    return current ? { kind: 'stale', current: current.version } : { kind: 'not-found' };
 };
 
 
 export const remove = async function (db: Db, id: string, expectedVersion?: number | '*'): Promise<'deleted' | 'not-found' | 'stale'> {
 
-    return await db.transaction(async (trx) => {
+    const query = db('items').where({ id }).delete();
+    if (expectedVersion !== undefined && expectedVersion !== '*') {
+        query.andWhere({ version: expectedVersion });
+    }
 
-        const query = trx('items').where({ id }).delete();
-        if (expectedVersion !== undefined && expectedVersion !== '*') {
-            query.andWhere({ version: expectedVersion });
-        }
+    if (await query) {
+        return 'deleted';
+    }
 
-        if (await query) {
-            return 'deleted';
-        }
-
-        const exists = await trx('items').select('id').where({ id }).first();
-        return exists ? 'stale' : 'not-found';
-    });
+    const exists = await db('items').select('id').where({ id }).first();
+    return exists ? 'stale' : 'not-found';
 };
 
 

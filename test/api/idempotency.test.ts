@@ -39,6 +39,18 @@ it('replays the first response for the same key and body, storing nothing new', 
     expect(await App.counts(fixture.app.db)).toEqual({ items: 1, keys: 1 });
 });
 
+it('replays each response as it was first sent, its times to the millisecond', async () => {
+
+    for (let i = 0; i < 40; ++i) {
+        const body = i % 2 ? { name: `exact-${i}`, description: `described ${i}`, quantity: i } : { name: `exact-${i}` };
+        const first = await post(body, `exact-${i}`);
+        const again = await post(body, `exact-${i}`);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(again.body).toEqual(first.body);
+        expect(again.headers.get('etag')).toBe(first.headers.get('etag'));
+    }
+});
+
 it('treats an explicit default as the same body', async () => {
 
     const first = await post({ name: 'widget' }, 'order-2');
