@@ -113,11 +113,14 @@ const internals = {
     // The response stored is the row the insert makes: the same id and values, version and times as the
     // columns' defaults give them (now() is the statement's, rounded to the columns' milliseconds).
     claimAndInsert: `
-        with claimed as (
+        with item as (
+            select cast(? as uuid) as id, cast(? as text) as name, cast(? as text) as description, cast(? as integer) as quantity
+        ), claimed as (
             insert into idempotency_keys (key, request_hash, expires_at, status_code, response)
-            values (?, ?, now() + ? * interval '1 millisecond', 201, json_build_object(
-                'id', cast(? as uuid), 'name', cast(? as text), 'description', cast(? as text), 'quantity', cast(? as integer),
-                'version', 1, 'createdAt', cast(now() as timestamptz(3)), 'updatedAt', cast(now() as timestamptz(3))))
+            select cast(? as text), cast(? as text), now() + cast(? as double precision) * interval '1 millisecond', 201, json_build_object(
+                'id', id, 'name', name, 'description', description, 'quantity', quantity,
+                'version', 1, 'createdAt', cast(now() as timestamptz(3)), 'updatedAt', cast(now() as timestamptz(3)))
+            from item
             on conflict (key) do update
                 set request_hash = excluded.request_hash, status_code = excluded.status_code, response = excluded.response,
                     created_at = now(), expires_at = excluded.expires_at
@@ -125,7 +128,7 @@ const internals = {
             returning key
         )
         insert into items (id, name, description, quantity)
-        select ?, ?, ?, ? from claimed
+        select id, name, description, quantity from item, claimed
         returning ${columns.join(', ')}`
 };
 
@@ -166,9 +169,7 @@ export const create = async function (db: Db, item: NewItem, idempotency?: { key
     }
 
     const requestHash = internals.fingerprint(item);
-    const id = uuidv7();
-    const values = [id, item.name, item.description ?? null, item.quantity];
-    const { rows: [row] } = await db.raw<{ rows: ItemRow[] }>(internals.claimAndInsert, [idempotency.key, requestHash, idempotency.ttlMs, ...values, ...values]);
+    const { rows: [row] } = await db.raw<{ rows: ItemRow[] }>(internals.claimAndInsert, [uuidv7(), item.name, item.description ?? null, item.quantity, idempotency.key, requestHash, idempotency.ttlMs]);
     if (row) {
         return { kind: 'created', item: internals.toItem(row) };
     }
