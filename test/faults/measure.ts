@@ -86,7 +86,9 @@ export const measure = function (load: Load.LoadResult, windows: readonly Window
     // Disturbed: failed, retried, or far slower than before the fault.
     const slow = Math.max(250, 3 * (percentiles(before).p99 ?? 0));
     const disturbed = samples.filter((sample) => sample.at >= firstFault && (failed(sample) || sample.attempts > 1 || sample.latencyMs > slow));
-    const lastDisturbed = disturbed.length ? Math.max(...disturbed.map((sample) => sample.at)) : lastFault;
+    // Not Math.max(...): spread as arguments, the disturbed requests of the 2x overload's control (limits
+    // off: over 150,000 once the measured capacity rose) overflowed the stack.
+    const lastDisturbed = disturbed.reduce((last, sample) => Math.max(last, sample.at), disturbed.length ? -Infinity : lastFault);
 
     return {
         requests: samples.length,
