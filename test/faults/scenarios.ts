@@ -470,7 +470,7 @@ const overload = function (variant: { key: string; description: string; values?:
     const values = Proof.merge({ resources: { limits: { cpu: overloadCpuLimit } }, app: { load: { maxEventLoopUtilization: overloadUtilization } } }, variant.values ?? {});
     let capacity = 0;
     let watched: ReturnType<typeof internals.watchPods> | undefined;
-    let watchedToTheEnd: Promise<void> | undefined;
+    let faulted: Run.Running | undefined;
     return {
         key: variant.key,
         description: variant.description,
@@ -492,8 +492,10 @@ const overload = function (variant: { key: string; description: string; values?:
             // loop stalled 94-374 ms in all in its first 1.5 s; started before, 73-78 % in 7 of 8 runs
             // and 0-73 ms.
             watched = internals.watchPods(context, variant.key);
-            watchedToTheEnd = undefined;
-            return () => watchedToTheEnd ?? watched!.cancel();
+            faulted = undefined;
+            // Stopped once the load has: stopping reads the pods' logs in the clients' process, and done
+            // while the load ran it stalled the clients, whose late requests then came at once.
+            return () => (faulted ? watched!.stop(faulted) : watched!.cancel());
         },
         rate(context, timing) {
 
@@ -504,14 +506,14 @@ const overload = function (variant: { key: string; description: string; values?:
             window.to = to;
             return (elapsedMs) => (elapsedMs >= from && elapsedMs < to ? capacity * 2 : base);
         },
-        async fault(running, timing) {
+        async fault(running) {
 
             const from = running.startedAt + window.from;
             const to = running.startedAt + window.to;
             await sleep(Math.max(0, to - performance.now()) + 1500);        // Into the tail: a shedding episode ends 1 s after its last 503
-            // The pods are followed to the end of the tail (the run's undo waits for it): in 3 of 21 runs
-            // a pod stalled there and recovery took 4.7-7.5 s, when the watch had stopped 1.5 s in.
-            watchedToTheEnd = sleep(Math.max(0, to + timing.tailMs - 500 - performance.now())).then(() => watched!.stop(running));
+            // The pods are followed to the end of the tail: in 3 of 21 runs recovery took 4.7-7.5 s, and
+            // the watch, stopped 1.5 s into the tail, left no record of it.
+            faulted = running;
             running.notes.capacity = capacity;
             running.notes.cpuLimitPerPod = overloadCpuLimit;
             running.notes.probeFailures = await internals.probeFailures(running.context);
