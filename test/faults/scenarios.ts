@@ -283,7 +283,7 @@ const internals = {
     },
 
     // Connections that never finish a request: half send nothing, half stop in the middle of a header.
-    async abuse(target: Load.Target, count: number, watchMs: number): Promise<{ opened: number; stillOpen: number; lastCutMs: number | null; openedAt: number; closedAt: number }> {
+    async abuse(target: Load.Target, count: number, watchMs: number): Promise<{ opened: number; stillOpen: number; lastCutMs: number | null; startedAt: number; closedAt: number }> {
 
         const sockets: { socket: net.Socket; closedAt: number | null }[] = [];
         const connect = (slow: boolean) => new Promise<void>((resolve) => {
@@ -308,7 +308,10 @@ const internals = {
             });
         });
 
-        // In batches under the listen backlog, as in the app-level test.
+        // In batches under the listen backlog, as in the app-level test. The fault starts with the first
+        // batch: timed from the last, the requests the opening itself disturbed (13 retried after a 503 in
+        // the 150 ms before, in a CI run) counted as before the fault, and set its p99 'before' at 1 s.
+        const startedAt = performance.now();
         for (let i = 0; i < count; i += 250) {
             await Promise.all(Array.from({ length: Math.min(250, count - i) }, (_, j) => connect((i + j) % 2 === 1)));
         }
@@ -324,7 +327,7 @@ const internals = {
         }
 
         const cut = sockets.filter((entry) => entry.closedAt !== null).map((entry) => entry.closedAt! - openedAt);
-        return { opened: sockets.length, stillOpen, lastCutMs: cut.length ? Math.round(Math.max(...cut)) : null, openedAt, closedAt: performance.now() };
+        return { opened: sockets.length, stillOpen, lastCutMs: cut.length ? Math.round(Math.max(...cut)) : null, startedAt, closedAt: performance.now() };
     }
 };
 
@@ -564,7 +567,7 @@ const connectionAbuse = function (variant: { key: string; description: string; v
 
             const outcome = await internals.abuse(running.context.service, 2000, variant.headersTimeoutMs + 5000);
             running.notes.abuse = { opened: outcome.opened, stillOpenAfterS: (variant.headersTimeoutMs + 5000) / 1000, stillOpen: outcome.stillOpen, lastCutMs: outcome.lastCutMs, headersTimeoutMs: variant.headersTimeoutMs };
-            return [{ name: '2,000 idle or slow-header connections', from: outcome.openedAt, to: outcome.closedAt }];
+            return [{ name: '2,000 idle or slow-header connections', from: outcome.startedAt, to: outcome.closedAt }];
         },
         judge: (result) => {
 
