@@ -496,8 +496,8 @@ const overload = function (variant: { key: string; description: string; values?:
             // and 0-73 ms.
             watched = internals.watchPods(context, variant.key);
             faulted = undefined;
-            // Stopped once the load has: stopping reads the pods' logs in the clients' process, and done
-            // while the load ran it stalled the clients, whose late requests then came at once.
+            // Stopped once the load has: stopping kills the log followers and reads the logs in the clients'
+            // process, work the measured load should not share.
             return () => (faulted ? watched!.stop(faulted) : watched!.cancel());
         },
         rate(context, timing) {
